@@ -1,0 +1,16 @@
+# Third-party dependencies, all from Debian packages; nothing is downloaded at build time.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(Threads REQUIRED)
+
+# The CPU GEMMs run on OpenBLAS (libopenblas-dev): its CBLAS header and library.
+find_path(CUDAGAN_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread)
+find_library(CUDAGAN_OPENBLAS_LIBRARY NAMES openblas)
+if(NOT CUDAGAN_CBLAS_INCLUDE_DIR OR NOT CUDAGAN_OPENBLAS_LIBRARY)
+  message(FATAL_ERROR "OpenBLAS not found: install it with 'apt-get install libopenblas-dev'")
+endif()
+add_library(cudagan_blas INTERFACE)
+target_include_directories(cudagan_blas INTERFACE ${CUDAGAN_CBLAS_INCLUDE_DIR})
+target_link_libraries(cudagan_blas INTERFACE ${CUDAGAN_OPENBLAS_LIBRARY})
+
+# Warnings on, for every target of ours.
+set(CUDAGAN_WARNINGS -Wall -Wextra -Wpedantic -Wno-unknown-pragmas)

@@ -1,0 +1,36 @@
+// Which CPU BLAS runs the GEMMs, and making sure it runs its fastest kernels.
+//
+// OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from CPUID when the library loads.
+// On some virtual machines it misdetects the CPU and falls back to generic SSE3 kernels ("Prescott"),
+// 4-5x slower than the AVX2/AVX-512 ones the CPU supports. The choice can only be overridden with
+// OPENBLAS_CORETYPE before the library initialises, which happens before main() runs, so
+// ensure_fast_kernels() sets it and re-executes the program once, with the same arguments. It does
+// the same for OMP_WAIT_POLICY=PASSIVE (also read only at start-up), so that idle OpenMP threads
+// do not spin on the cores OpenBLAS's threads need. Settings the user made are left alone.
+#pragma once
+
+#include <string>
+
+namespace cudagan::blas {
+
+struct Info {
+  std::string library;  // "OpenBLAS 0.3.21 ..."
+  std::string kernels;  // the kernel set in use, e.g. "Haswell", "SkylakeX", "Zen"
+  std::string best_supported;  // the best kernel set this CPU supports, e.g. "Haswell"
+  bool overridden = false;      // cudagan set OPENBLAS_CORETYPE
+  std::string detected;         // what OpenBLAS chose by itself, when overridden
+  int threads = 1;
+};
+
+Info info();
+// How capable an OpenBLAS kernel set is: 1 generic SSE, 2 AVX, 3 AVX2+FMA, 4 AVX-512.
+int kernel_rank(const std::string& kernels);
+std::string describe();  // one line for logs
+
+// Call first thing in main(), before any thread starts. When OpenBLAS picked a kernel set weaker
+// than the CPU supports (and the user did not set OPENBLAS_CORETYPE), or OMP_WAIT_POLICY is unset,
+// sets them and re-executes /proc/self/exe with argv, once; returns normally otherwise, or if
+// re-executing fails.
+void ensure_fast_kernels(int argc, char** argv);
+
+}  // namespace cudagan::blas

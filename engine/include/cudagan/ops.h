@@ -1,0 +1,51 @@
+// Differentiable tensor operations. Every op runs on the device of its inputs (all inputs must be
+// on one device and of one dtype, or it throws naming both), returns a new tensor, and records
+// itself for autograd when an input requires a gradient.
+#pragma once
+
+#include <vector>
+
+#include "cudagan/tensor.h"
+
+namespace cudagan {
+
+// x [N, C, H, W], weight [K, C, KH, KW], bias [K] or undefined -> [N, K, OH, OW],
+// OH = (H + 2 padding - KH) / stride + 1.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, int stride = 1, int padding = 0);
+// x [N, C, H, W], weight [C, K, KH, KW] (PyTorch's layout), bias [K] or undefined
+// -> [N, K, (H - 1) stride - 2 padding + KH, ...].
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, int stride = 1,
+                        int padding = 0);
+
+// x [N, C, H, W] (or [N, C]); gamma/beta [C] or undefined (no affine); running_mean/var [C] buffers.
+// training: normalizes with the batch statistics (biased variance) and, when running buffers are
+// given, updates them in place with `momentum` (unbiased variance); otherwise uses the running ones.
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double slope = 0.01);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+
+// Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1] (same shape); one
+// element; stable for any logit. Targets get no gradient.
+Tensor bce_with_logits(const Tensor& logits, const Tensor& targets);
+
+// x [N, in], weight [out, in], bias [out] or undefined -> [N, out] = x weight^T + bias.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
+
+Tensor add(const Tensor& a, const Tensor& b);  // same shape
+Tensor mul(const Tensor& a, const Tensor& b);  // same shape
+Tensor scale(const Tensor& x, double alpha);   // alpha * x
+Tensor sum(const Tensor& x);                   // all elements -> one element (shape [])
+Tensor mean(const Tensor& x);
+Tensor reshape(const Tensor& x, const Shape& shape);
+// Concatenation along dimension 0 (the batch); all other dimensions must agree.
+Tensor cat(const std::vector<Tensor>& tensors);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator*(double alpha, const Tensor& x) { return scale(x, alpha); }
+
+}  // namespace cudagan

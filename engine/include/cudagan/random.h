@@ -1,0 +1,29 @@
+// A seeded, portable pseudo-random generator (xoshiro256** seeded through splitmix64; normals by
+// Box-Muller computed in double). The same seed gives the same numbers on every platform and
+// compiler, which std::normal_distribution does not promise. Its state can be saved and restored
+// (checkpoints resume exactly). There is no global generator: pass one where randomness is needed.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace cudagan {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0);
+  uint64_t next_u64();
+  double uniform();  // [0, 1)
+  double normal();   // N(0, 1)
+  // An independent generator derived from this one (e.g. one per data-loader worker or per epoch).
+  Generator split();
+
+  using State = std::array<uint64_t, 4>;
+  State state() const { return s_; }
+  void set_state(const State& s) { s_ = s; }
+
+ private:
+  State s_{};
+};
+
+}  // namespace cudagan

@@ -1,0 +1,187 @@
+// Batch normalization, CPU backend. x, y, dy, dx: [N, C, S] with S = H*W; per-channel vectors: [C].
+// Per channel c over its n = N*S values:
+//   forward (train): mean, biased var (one pass), invstd = 1/sqrt(var + eps),
+//                    y = gamma (x - mean) invstd + beta;
+//                    running_mean = (1-m) running_mean + m mean,
+//                    running_var  = (1-m) running_var  + m var n/(n-1)   (factor 1 when n == 1)
+//   backward (train, fused): xhat = (x - mean) invstd,
+//                    dx = gamma invstd / n (n dy - sum(dy) - xhat sum(dy xhat)),
+//                    dgamma = sum(dy xhat), dbeta = sum(dy)
+//   forward (eval):  y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
+//   backward (eval): dx = dy gamma / sqrt(running_var + eps), dgamma = sum(dy xhat), dbeta = sum(dy)
+// gamma/beta null: no affine. Every output pointer may be null. Channels are independent, so each
+// reduction runs over one channel inside one thread: no atomics, and the result does not depend on
+// the thread count (bit-identical runs).
+#include "batchnorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cudagan::cpu {
+namespace {
+
+// Below this many elements the work is smaller than the cost of waking the OpenMP team.
+constexpr int64_t kParallelMinElems = int64_t(1) << 15;
+
+// Start of row (b, c): the S contiguous values of channel c in image b.
+template <class T>
+T* row_of(T* p, const BatchNormGeometry& g, int b, int c) {
+  return p + (int64_t(b) * g.channels + c) * g.spatial;
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta, T eps,
+                              T momentum, T* y, T* saved_mean, T* saved_invstd, T* running_mean,
+                              T* running_var) {
+  const int64_t n = g.count(), spatial = g.spatial;
+  if (n == 0) return;
+  const double m = double(momentum);
+  // Unbiased variance for the running estimate; with a single value per channel it is undefined
+  // (PyTorch refuses to train there), so keep the biased one (0) rather than produce inf/NaN.
+  const double unbias = n > 1 ? double(n) / double(n - 1) : 1.0;
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int c = 0; c < g.channels; ++c) {
+    // One pass of sum and sum of squares in double, shifted by the channel's first value: without
+    // the shift E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std.
+    const double shift = double(x[int64_t(c) * spatial]);
+    double sum = 0, sum_sq = 0;
+    for (int b = 0; b < g.batch; ++b) {
+      const T* xr = row_of(x, g, b, c);
+#pragma omp simd reduction(+ : sum, sum_sq)
+      for (int64_t s = 0; s < spatial; ++s) {
+        const double d = double(xr[s]) - shift;
+        sum += d;
+        sum_sq += d * d;
+      }
+    }
+    const double mean_shifted = sum / double(n);
+    const double var = std::max(0.0, sum_sq / double(n) - mean_shifted * mean_shifted);
+    const double mean = shift + mean_shifted;
+    const double invstd = 1.0 / std::sqrt(var + double(eps));
+    if (y) {
+      // y = (x - mean) * scale + beta: subtracting first keeps x - mean exact-ish for large offsets,
+      // where folding into x * scale + (beta - mean * scale) would round the large product.
+      const T mean_t = T(mean);
+      const T scale = T(gamma ? double(gamma[c]) * invstd : invstd);
+      const T bias = beta ? beta[c] : T(0);
+      for (int b = 0; b < g.batch; ++b) {
+        const T* xr = row_of(x, g, b, c);
+        T* yr = row_of(y, g, b, c);
+#pragma omp simd
+        for (int64_t s = 0; s < spatial; ++s) yr[s] = (xr[s] - mean_t) * scale + bias;
+      }
+    }
+    if (saved_mean) saved_mean[c] = T(mean);
+    if (saved_invstd) saved_invstd[c] = T(invstd);
+    if (running_mean) running_mean[c] = T((1.0 - m) * double(running_mean[c]) + m * mean);
+    if (running_var) running_var[c] = T((1.0 - m) * double(running_var[c]) + m * var * unbias);
+  }
+}
+
+template <class T>
+void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta,
+                             const T* running_mean, const T* running_var, T eps, T* y) {
+  if (!y) return;
+  const int64_t rows = int64_t(g.batch) * g.channels, spatial = g.spatial;
+  // No reduction here, so parallelize over all N*C rows rather than the (maybe few) channels.
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int c = int(r % g.channels);
+    const double invstd = 1.0 / std::sqrt(double(running_var[c]) + double(eps));
+    const T mean_t = running_mean[c];
+    const T scale = T(gamma ? double(gamma[c]) * invstd : invstd);
+    const T bias = beta ? beta[c] : T(0);
+    const T* xr = x + r * spatial;
+    T* yr = y + r * spatial;
+#pragma omp simd
+    for (int64_t s = 0; s < spatial; ++s) yr[s] = (xr[s] - mean_t) * scale + bias;
+  }
+}
+
+template <class T>
+void batch_norm_backward_train(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
+                               const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta) {
+  const int64_t n = g.count(), spatial = g.spatial;
+  if (n == 0 || (!dx && !dgamma && !dbeta)) return;
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int c = 0; c < g.channels; ++c) {
+    const double mean = double(saved_mean[c]), invstd = double(saved_invstd[c]);
+    // Both reductions in one pass over dy and x, in double: they are what every dx depends on.
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int b = 0; b < g.batch; ++b) {
+      const T* xr = row_of(x, g, b, c);
+      const T* dyr = row_of(dy, g, b, c);
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
+      for (int64_t s = 0; s < spatial; ++s) {
+        sum_dy += double(dyr[s]);
+        sum_dy_xhat += double(dyr[s]) * ((double(xr[s]) - mean) * invstd);
+      }
+    }
+    if (dgamma) dgamma[c] = T(sum_dy_xhat);
+    if (dbeta) dbeta[c] = T(sum_dy);
+    if (!dx) continue;
+    // dx = gamma invstd (dy - sum(dy)/n - xhat sum(dy xhat)/n), with xhat's invstd folded into the
+    // last coefficient so the inner loop is two multiply-adds per element.
+    const double k = (gamma ? double(gamma[c]) : 1.0) * invstd;
+    const T k_t = T(k), mean_dy = T(sum_dy / double(n)), mean_t = saved_mean[c];
+    const T xhat_coef = T(sum_dy_xhat / double(n) * invstd);
+    for (int b = 0; b < g.batch; ++b) {
+      const T* xr = row_of(x, g, b, c);
+      const T* dyr = row_of(dy, g, b, c);
+      T* dxr = row_of(dx, g, b, c);
+#pragma omp simd
+      for (int64_t s = 0; s < spatial; ++s) dxr[s] = k_t * (dyr[s] - mean_dy - (xr[s] - mean_t) * xhat_coef);
+    }
+  }
+}
+
+template <class T>
+void batch_norm_backward_eval(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
+                              const T* running_mean, const T* running_var, T eps, T* dx, T* dgamma,
+                              T* dbeta) {
+  const int64_t spatial = g.spatial;
+  if (!dx && !dgamma && !dbeta) return;
+    // With fixed statistics y is affine in x, so dx does not involve the batch at all.
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int c = 0; c < g.channels; ++c) {
+    const double mean = double(running_mean[c]);
+    const double invstd = 1.0 / std::sqrt(double(running_var[c]) + double(eps));
+    const T k_t = T((gamma ? double(gamma[c]) : 1.0) * invstd);
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int b = 0; b < g.batch; ++b) {
+      const T* xr = row_of(x, g, b, c);
+      const T* dyr = row_of(dy, g, b, c);
+      if (dx) {
+        T* dxr = row_of(dx, g, b, c);
+#pragma omp simd
+        for (int64_t s = 0; s < spatial; ++s) dxr[s] = dyr[s] * k_t;
+      }
+      if (dgamma || dbeta) {
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
+        for (int64_t s = 0; s < spatial; ++s) {
+          sum_dy += double(dyr[s]);
+          sum_dy_xhat += double(dyr[s]) * ((double(xr[s]) - mean) * invstd);
+        }
+      }
+    }
+    if (dgamma) dgamma[c] = T(sum_dy_xhat);
+    if (dbeta) dbeta[c] = T(sum_dy);
+  }
+}
+
+#define CUDAGAN_INSTANTIATE_BATCH_NORM(T)                                                                    \
+  template void batch_norm_forward_train<T>(const BatchNormGeometry&, const T*, const T*, const T*, T, T,    \
+                                            T*, T*, T*, T*, T*);                                             \
+  template void batch_norm_forward_eval<T>(const BatchNormGeometry&, const T*, const T*, const T*, const T*, \
+                                           const T*, T, T*);                                                 \
+  template void batch_norm_backward_train<T>(const BatchNormGeometry&, const T*, const T*, const T*,         \
+                                             const T*, const T*, T*, T*, T*);                                \
+  template void batch_norm_backward_eval<T>(const BatchNormGeometry&, const T*, const T*, const T*,          \
+                                            const T*, const T*, T, T*, T*, T*);
+CUDAGAN_INSTANTIATE_BATCH_NORM(float)
+CUDAGAN_INSTANTIATE_BATCH_NORM(double)
+#undef CUDAGAN_INSTANTIATE_BATCH_NORM
+
+}  // namespace cudagan::cpu

@@ -1,0 +1,238 @@
+// 2-D convolution on the CPU: im2col + one GEMM per chunk of images, the batch folded into the GEMM's
+// N dimension (Caffe's scheme without its one-GEMM-per-image loop).
+//
+//   x [N, C, H, W], w [K, C, KH, KW], y [N, K, OH, OW], P = OH*OW, CKK = C*KH*KW, chunk of n images:
+//   im2col:           cols [CKK, n*P],   cols[(c,kh,kw), (i,oh,ow)] = x[i, c, oh*SH - PH + kh, ow*SW - PW + kw]
+//                                        (0 where that falls in the padding)
+//   forward:          Y [K, n*P]   = W [K, CKK] * cols          then  Y [K, n, P] -> y [n, K, P]
+//   backward data:    dY [K, n*P] <- dy [n, K, P];  cols = W^T [CKK, K] * dY;  dx = col2im(cols)
+//   backward weight:  dW [K, CKK] = sum over chunks of dY * cols^T   (beta = 1 after the first chunk)
+//   col2im:           the adjoint of im2col: every cols entry is added back onto the pixel it came from.
+//
+// A chunk holds as many images as keep its scratch (cols plus the [K, n*P] staging of y or dy) under
+// kChunkBudgetBytes: large enough that the GEMM's N dimension is wide even for small late layers, small
+// enough to stay cache- and memory-friendly for big early ones. With one image per chunk the staging is
+// skipped, since [K, P] already is that image's NCHW layout.
+//
+// Threads: im2col, col2im and the layout permutes run OpenMP loops over (channel, image) rows, so
+// every thread writes its own disjoint rows (col2im needs no atomics) and the results are independent
+// of the thread count; the GEMM is threaded by the BLAS.
+#include "conv.h"
+
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cudagan::cpu {
+
+namespace detail {
+// Images per GEMM chunk for geometry g and elements of elem_bytes bytes. Not part of conv.h: it has
+// external linkage only so that tests/test_conv.cpp can check that its large case spans several chunks.
+int conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes);
+}  // namespace detail
+
+namespace {
+
+constexpr int64_t kChunkBudgetBytes = int64_t(64) << 20;
+// Below this many elements moved, waking the OpenMP team costs more than the loop.
+constexpr int64_t kParallelMinElems = int64_t(1) << 15;
+
+void check_geometry(const ConvGeometry& g, const char* op) {
+  if (!g.valid())
+    throw std::invalid_argument(std::string("cpu::") + op + ": invalid convolution geometry (batch " +
+                                std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
+                                " -> " + std::to_string(g.out_channels) + ", input " + std::to_string(g.in_h) +
+                                "x" + std::to_string(g.in_w) + ", kernel " + std::to_string(g.kernel_h) + "x" +
+                                std::to_string(g.kernel_w) + ", stride " + std::to_string(g.stride_h) + "x" +
+                                std::to_string(g.stride_w) + ", pad " + std::to_string(g.pad_h) + "x" +
+                                std::to_string(g.pad_w) + ")");
+}
+
+void check_range(const ConvGeometry& g, int first, int count, const char* op) {
+  if (first < 0 || count < 0 || first + count > g.batch)
+    throw std::invalid_argument(std::string("cpu::") + op + ": images [" + std::to_string(first) + ", " +
+                                std::to_string(first + count) + ") outside a batch of " +
+                                std::to_string(g.batch));
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The output positions o in [lo, hi) whose input position o*stride - pad + k lies inside [0, extent):
+// the padding is handled once per (kernel offset) instead of once per element.
+struct Span {
+  int64_t lo, hi;
+};
+Span valid_span(int64_t extent, int64_t out, int64_t stride, int64_t pad, int64_t k) {
+  const int64_t lo = pad - k > 0 ? ceil_div(pad - k, stride) : 0;
+  const int64_t hi = extent + pad - k > 0 ? ceil_div(extent + pad - k, stride) : 0;
+  const int64_t clamped_hi = std::min(hi, out);
+  return {std::min(lo, clamped_hi), clamped_hi};
+}
+
+// [K, n, P] (the GEMM's layout) -> [n, K, P] (NCHW). Each (image, channel) row is one contiguous copy.
+template <class T> void knp_to_nkp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
+#pragma omp parallel for schedule(static) if (n * k * p >= kParallelMinElems)
+  for (int64_t r = 0; r < n * k; ++r) {
+    const int64_t i = r / k, c = r % k;
+    std::memcpy(dst + r * p, src + (c * n + i) * p, size_t(p) * sizeof(T));
+  }
+}
+
+// [n, K, P] (NCHW) -> [K, n, P].
+template <class T> void nkp_to_knp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
+#pragma omp parallel for schedule(static) if (n * k * p >= kParallelMinElems)
+  for (int64_t r = 0; r < n * k; ++r) {
+    const int64_t c = r / n, i = r % n;
+    std::memcpy(dst + r * p, src + (i * k + c) * p, size_t(p) * sizeof(T));
+  }
+}
+
+// One chunk's scratch, sized for the largest chunk and reused by every chunk of the call.
+template <class T> struct ChunkScratch {
+  std::vector<T> cols, staging;
+  ChunkScratch(const ConvGeometry& g, int chunk)
+      : cols(size_t(g.col_rows() * chunk * g.out_pixels())),
+        staging(chunk > 1 ? size_t(int64_t(g.out_channels) * chunk * g.out_pixels()) : 0) {}
+};
+
+}  // namespace
+
+int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {
+  const int64_t per_image = (g.col_rows() + g.out_channels) * g.out_pixels() * elem_bytes;
+  const int64_t fit = per_image > 0 ? kChunkBudgetBytes / per_image : g.batch;
+  return int(std::clamp<int64_t>(fit, 1, std::max(g.batch, 1)));
+}
+
+template <class T> void im2col(const ConvGeometry& g, const T* x, int first, int count, T* cols) {
+  check_geometry(g, "im2col");
+  check_range(g, first, count, "im2col");
+  const int64_t in_w = g.in_w, in_px = g.in_pixels(), out_w = g.out_w(), out_h = g.out_h();
+  const int64_t p = g.out_pixels(), ncols = int64_t(count) * p, kk = int64_t(g.kernel_h) * g.kernel_w;
+  const int64_t rows = int64_t(g.in_channels) * count;
+#pragma omp parallel for schedule(static) if (rows * kk * p >= kParallelMinElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r / count, i = r % count;
+    const T* img = x + ((first + i) * g.in_channels + c) * in_px;
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      const Span hs = valid_span(g.in_h, out_h, g.stride_h, g.pad_h, kh);
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        const Span ws = valid_span(in_w, out_w, g.stride_w, g.pad_w, kw);
+        T* dst = cols + (c * kk + kh * g.kernel_w + kw) * ncols + i * p;
+        std::fill(dst, dst + hs.lo * out_w, T(0));
+        const int64_t shift = kw - g.pad_w;  // input column = ow * stride_w + shift
+        for (int64_t oh = hs.lo; oh < hs.hi; ++oh) {
+          const T* src = img + (oh * g.stride_h - g.pad_h + kh) * in_w;
+          T* d = dst + oh * out_w;
+          std::fill(d, d + ws.lo, T(0));
+          if (g.stride_w == 1) {
+            std::copy(src + ws.lo + shift, src + ws.hi + shift, d + ws.lo);
+          } else {
+            for (int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow] = src[ow * g.stride_w + shift];
+          }
+          std::fill(d + ws.hi, d + out_w, T(0));
+        }
+        std::fill(dst + hs.hi * out_w, dst + p, T(0));
+      }
+    }
+  }
+}
+
+template <class T> void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx) {
+  check_geometry(g, "col2im");
+  check_range(g, first, count, "col2im");
+  const int64_t in_w = g.in_w, in_px = g.in_pixels(), out_w = g.out_w(), out_h = g.out_h();
+  const int64_t p = g.out_pixels(), ncols = int64_t(count) * p, kk = int64_t(g.kernel_h) * g.kernel_w;
+  const int64_t rows = int64_t(g.in_channels) * count;
+  // One (channel, image) plane per iteration: the planes are disjoint, so the += needs no atomics, and
+  // each pixel receives its contributions in (kh, kw) order whatever the thread count.
+#pragma omp parallel for schedule(static) if (rows * kk * p >= kParallelMinElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r / count, i = r % count;
+    T* img = dx + ((first + i) * g.in_channels + c) * in_px;
+    std::fill(img, img + in_px, T(0));
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      const Span hs = valid_span(g.in_h, out_h, g.stride_h, g.pad_h, kh);
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        const Span ws = valid_span(in_w, out_w, g.stride_w, g.pad_w, kw);
+        const T* src = cols + (c * kk + kh * g.kernel_w + kw) * ncols + i * p;
+        const int64_t shift = kw - g.pad_w;
+        for (int64_t oh = hs.lo; oh < hs.hi; ++oh) {
+          T* d = img + (oh * g.stride_h - g.pad_h + kh) * in_w;
+          const T* s = src + oh * out_w;
+          for (int64_t ow = ws.lo; ow < ws.hi; ++ow) d[ow * g.stride_w + shift] += s[ow];
+        }
+      }
+    }
+  }
+}
+
+template <class T> void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
+  check_geometry(g, "conv2d_forward");
+  const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
+  const int chunk = detail::conv_chunk_images(g, sizeof(T));
+  ChunkScratch<T> s(g, chunk);
+  for (int first = 0; first < g.batch; first += chunk) {
+    const int count = std::min(chunk, g.batch - first);
+    const int64_t ncols = int64_t(count) * p;
+    T* y_chunk = y + int64_t(first) * k * p;
+    im2col(g, x, first, count, s.cols.data());
+    T* out = count == 1 ? y_chunk : s.staging.data();
+    gemm<T>(false, false, k, ncols, ckk, T(1), w, ckk, s.cols.data(), ncols, T(0), out, ncols);
+    if (count > 1) knp_to_nkp(out, count, k, p, y_chunk);
+  }
+}
+
+template <class T> void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  check_geometry(g, "conv2d_backward_data");
+  const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
+  const int chunk = detail::conv_chunk_images(g, sizeof(T));
+  ChunkScratch<T> s(g, chunk);
+  for (int first = 0; first < g.batch; first += chunk) {
+    const int count = std::min(chunk, g.batch - first);
+    const int64_t ncols = int64_t(count) * p;
+    const T* dy_chunk = dy + int64_t(first) * k * p;
+    if (count > 1) {
+      nkp_to_knp(dy_chunk, count, k, p, s.staging.data());
+      dy_chunk = s.staging.data();
+    }
+    gemm<T>(true, false, ckk, ncols, k, T(1), w, ckk, dy_chunk, ncols, T(0), s.cols.data(), ncols);
+    col2im(g, s.cols.data(), first, count, dx);
+  }
+}
+
+template <class T> void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  check_geometry(g, "conv2d_backward_weight");
+  const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
+  const int chunk = detail::conv_chunk_images(g, sizeof(T));
+  ChunkScratch<T> s(g, chunk);
+  for (int first = 0; first < g.batch; first += chunk) {
+    const int count = std::min(chunk, g.batch - first);
+    const int64_t ncols = int64_t(count) * p;
+    const T* dy_chunk = dy + int64_t(first) * k * p;
+    if (count > 1) {
+      nkp_to_knp(dy_chunk, count, k, p, s.staging.data());
+      dy_chunk = s.staging.data();
+    }
+    im2col(g, x, first, count, s.cols.data());
+    // beta 0 on the first chunk: dw is overwritten (its old contents are never read, even if NaN).
+    gemm<T>(false, true, k, ckk, ncols, T(1), dy_chunk, ncols, s.cols.data(), ncols, first == 0 ? T(0) : T(1),
+            dw, ckk);
+  }
+}
+
+#define CUDAGAN_INSTANTIATE_CONV(T)                                                                         \
+  template void im2col<T>(const ConvGeometry&, const T*, int, int, T*);                                     \
+  template void col2im<T>(const ConvGeometry&, const T*, int, int, T*);                                     \
+  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, T*);                             \
+  template void conv2d_backward_data<T>(const ConvGeometry&, const T*, const T*, T*);                       \
+  template void conv2d_backward_weight<T>(const ConvGeometry&, const T*, const T*, T*);
+CUDAGAN_INSTANTIATE_CONV(float)
+CUDAGAN_INSTANTIATE_CONV(double)
+#undef CUDAGAN_INSTANTIATE_CONV
+
+}  // namespace cudagan::cpu

@@ -1,0 +1,232 @@
+// CUDA GEMM and convolution kernels against the CPU backend on the same random inputs.
+//   gemm, conv2d forward / backward: against cpu:: in double (the same float inputs widened), with a
+//     tolerance relative to each element's sum of |terms| (dot_tolerance: twice the worst-case fp32 bound for
+//     the reduction length, at least 1e-5), since an fp32 reduction's error is bounded by that, not by the
+//     result, which can cancel to near zero;
+//   im2col / col2im: bit-exact against cpu::im2col / cpu::col2im (pure data movement, and col2im adds in the
+//     CPU's order).
+#include "conv.h"
+#include "cuda/check.h"
+#include "cuda_context.h"
+#include "cuda_test_support.h"
+#include "gemm.h"
+#include "support/compare.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+using namespace cudagan;
+using test::DeviceBuffer;
+using test::TestContext;
+
+namespace {
+
+std::string describe(const ConvGeometry& g) {
+  return "conv N" + std::to_string(g.batch) + " C" + std::to_string(g.in_channels) + " " + std::to_string(g.in_h) +
+         "x" + std::to_string(g.in_w) + " K" + std::to_string(g.out_channels) + " k" + std::to_string(g.kernel_h) +
+         "x" + std::to_string(g.kernel_w) + " s" + std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) +
+         " p" + std::to_string(g.pad_h) + "x" + std::to_string(g.pad_w);
+}
+
+ConvGeometry geometry(int batch, int c, int h, int w, int k, int kh, int kw, int sh, int sw, int ph, int pw) {
+  ConvGeometry g;
+  g.batch = batch;
+  g.in_channels = c;
+  g.in_h = h;
+  g.in_w = w;
+  g.out_channels = k;
+  g.kernel_h = kh;
+  g.kernel_w = kw;
+  g.stride_h = sh;
+  g.stride_w = sw;
+  g.pad_h = ph;
+  g.pad_w = pw;
+  return g;
+}
+
+// Odd sizes, stride 1/2, padding 0/1/2, batch 1 and > 1, DCGAN's 4x4 stride-2 layers, a transposed
+// convolution's geometry, and shapes whose kernels launch well over 1024 threads.
+std::vector<ConvGeometry> conv_geometries() {
+  return {
+      geometry(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0),       geometry(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),
+      geometry(3, 4, 13, 11, 6, 4, 4, 2, 2, 2, 2),      geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1),
+      geometry(2, 5, 9, 12, 3, 5, 3, 2, 1, 0, 2),       geometry(4, 16, 8, 8, 7, 1, 1, 1, 1, 0, 0),
+      transpose_geometry(3, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1),  // ConvTranspose2d 12 -> 6, 4x4 -> 8x8
+      geometry(2, 64, 16, 16, 32, 4, 4, 2, 2, 1, 1),
+  };
+}
+
+struct ConvData {
+  std::vector<float> x, w, dy;
+};
+
+ConvData conv_data(const ConvGeometry& g, uint64_t seed) {
+  return {test::random_vector<float>(g.input_elems(), seed), test::random_vector<float>(g.weight_elems(), seed + 1),
+          test::random_vector<float>(g.output_elems(), seed + 2)};
+}
+
+// The three passes on the GPU with the given workspace, compared with cpu:: in double.
+void check_conv(const ConvGeometry& g, const ConvData& d, size_t workspace_bytes, const std::string& what) {
+  TestContext tc(workspace_bytes);
+  DeviceBuffer<float> x(d.x), w(d.w), dy(d.dy), y(size_t(g.output_elems())), dx(size_t(g.input_elems())),
+      dw(size_t(g.weight_elems()));
+  // NaN everywhere first: the launchers must overwrite every output element (no accumulation into garbage).
+  y.fill_bytes(0xFF);
+  dx.fill_bytes(0xFF);
+  dw.fill_bytes(0xFF);
+  cuda::conv2d_forward(tc.ctx(), g, x.get(), w.get(), y.get());
+  cuda::conv2d_backward_data(tc.ctx(), g, dy.get(), w.get(), dx.get());
+  cuda::conv2d_backward_weight(tc.ctx(), g, x.get(), dy.get(), dw.get());
+  tc.sync();
+
+  const auto xd = test::to_double(d.x), wd = test::to_double(d.w), dyd = test::to_double(d.dy);
+  const auto xa = test::abs_double(d.x), wa = test::abs_double(d.w), dya = test::abs_double(d.dy);
+  std::vector<double> y_ref(d.dy.size()), y_scale(d.dy.size()), dx_ref(d.x.size()), dx_scale(d.x.size()),
+      dw_ref(d.w.size()), dw_scale(d.w.size());
+  cpu::conv2d_forward<double>(g, xd.data(), wd.data(), y_ref.data());
+  cpu::conv2d_forward<double>(g, xa.data(), wa.data(), y_scale.data());
+  cpu::conv2d_backward_data<double>(g, dyd.data(), wd.data(), dx_ref.data());
+  cpu::conv2d_backward_data<double>(g, dya.data(), wa.data(), dx_scale.data());
+  cpu::conv2d_backward_weight<double>(g, xd.data(), dyd.data(), dw_ref.data());
+  cpu::conv2d_backward_weight<double>(g, xa.data(), dya.data(), dw_scale.data());
+
+  const int64_t kk = int64_t(g.kernel_h) * g.kernel_w;
+  test::require_close_scaled(y.download(), y_ref, y_scale, test::dot_tolerance(g.col_rows()), what + " forward");
+  test::require_close_scaled(dx.download(), dx_ref, dx_scale, test::dot_tolerance(g.out_channels * kk),
+                             what + " backward data");
+  test::require_close_scaled(dw.download(), dw_ref, dw_scale, test::dot_tolerance(g.batch * g.out_pixels()),
+                             what + " backward weight");
+}
+
+}  // namespace
+
+TEST_CASE("cuda gemm matches cpu gemm for every transpose combination", "[cuda][gemm]") {
+  TestContext tc;
+  // m, n, k odd; n > 1024 so cuBLAS sees a wide matrix; leading dimensions padded beyond the row length.
+  const int64_t m = 37, n = 1029, k = 65, pad = 3;
+  const float alpha = 0.7f, beta = -0.3f;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+      const int64_t lda = a_cols + pad, ldb = b_cols + pad, ldc = n + pad;
+      const auto a = test::random_vector<float>(a_rows * lda, 11);
+      const auto b = test::random_vector<float>(b_rows * ldb, 12);
+      const auto c = test::random_vector<float>(m * ldc, 13);
+      DeviceBuffer<float> a_d(a), b_d(b), c_d(c);
+      cuda::gemm(tc.ctx(), ta, tb, m, n, k, alpha, a_d.get(), lda, b_d.get(), ldb, beta, c_d.get(), ldc);
+
+      auto ref = test::to_double(c), scale = test::abs_double(c);
+      const auto ad = test::to_double(a), bd = test::to_double(b), aa = test::abs_double(a), ba = test::abs_double(b);
+      cpu::gemm<double>(ta, tb, m, n, k, alpha, ad.data(), lda, bd.data(), ldb, beta, ref.data(), ldc);
+      cpu::gemm<double>(ta, tb, m, n, k, std::fabs(alpha), aa.data(), lda, ba.data(), ldb, std::fabs(beta),
+                        scale.data(), ldc);
+      // The padding columns of C are compared too: they must come back untouched.
+      test::require_close_scaled(c_d.download(), ref, scale, test::dot_tolerance(k),
+                                 std::string("gemm ta=") + (ta ? "T" : "N") + " tb=" + (tb ? "T" : "N"));
+    }
+  }
+}
+
+TEST_CASE("cuda gemm with TF32 tensor-op math stays within TF32 rounding", "[cuda][gemm]") {
+  TestContext tc(size_t(1) << 20, /*allow_tf32=*/true);
+  const int64_t m = 64, n = 1100, k = 200;
+  const auto a = test::random_vector<float>(m * k, 21), b = test::random_vector<float>(k * n, 22);
+  DeviceBuffer<float> a_d(a), b_d(b), c_d(size_t(m * n));
+  cuda::gemm(tc.ctx(), false, false, m, n, k, 1.0f, a_d.get(), k, b_d.get(), n, 0.0f, c_d.get(), n);
+  std::vector<double> ref(size_t(m * n)), scale(size_t(m * n));
+  const auto ad = test::to_double(a), bd = test::to_double(b), aa = test::abs_double(a), ba = test::abs_double(b);
+  cpu::gemm<double>(false, false, m, n, k, 1.0, ad.data(), k, bd.data(), n, 0.0, ref.data(), n);
+  cpu::gemm<double>(false, false, m, n, k, 1.0, aa.data(), k, ba.data(), n, 0.0, scale.data(), n);
+  // TF32 keeps 10 mantissa bits: each input is off by up to 2^-10 relative (rounded or truncated), so each
+  // product by up to ~2^-9 = 2e-3 of |a||b|; 4e-3 leaves room for the fp32 accumulation on top.
+  test::require_close_scaled(c_d.download(), ref, scale, 4e-3, "gemm tf32");
+}
+
+TEST_CASE("cuda gemm with k == 0 scales C by beta and ignores NaN when beta is 0", "[cuda][gemm]") {
+  TestContext tc;
+  const int64_t m = 33, n = 1031;
+  const auto c = test::random_vector<float>(m * n, 31);
+  DeviceBuffer<float> c_d(c);
+  cuda::gemm(tc.ctx(), false, false, m, n, 0, 1.0f, nullptr, 1, nullptr, n, 0.5f, c_d.get(), n);
+  std::vector<float> expected(c);
+  for (auto& v : expected) v *= 0.5f;
+  test::require_equal(c_d.download(), expected, "gemm k=0 beta=0.5");
+
+  c_d.fill_bytes(0xFF);
+  cuda::gemm(tc.ctx(), false, false, m, n, 0, 1.0f, nullptr, 1, nullptr, n, 0.0f, c_d.get(), n);
+  test::require_equal(c_d.download(), std::vector<float>(size_t(m * n), 0.0f), "gemm k=0 beta=0");
+}
+
+TEST_CASE("cuda gemm rejects a leading dimension below the row length", "[cuda][gemm]") {
+  TestContext tc;
+  DeviceBuffer<float> buf(64);
+  REQUIRE_THROWS_AS(cuda::gemm(tc.ctx(), false, false, 4, 4, 4, 1.0f, buf.get(), 3, buf.get(), 4, 0.0f,
+                               buf.get(), 4),
+                    std::invalid_argument);
+}
+
+TEST_CASE("cuda im2col and col2im match the cpu bit for bit", "[cuda][conv]") {
+  TestContext tc;
+  for (const ConvGeometry& g : conv_geometries()) {
+    const std::string what = describe(g);
+    const auto x = test::random_vector<float>(g.input_elems(), 41);
+    DeviceBuffer<float> x_d(x);
+    // The whole batch, and a window [first, first + count) inside it.
+    const int first = g.batch > 1 ? 1 : 0, count = g.batch > 2 ? g.batch - 2 : 1;
+    for (auto [f, c] : {std::pair<int, int>(0, g.batch), std::pair<int, int>(first, count)}) {
+      const size_t cols_n = size_t(g.col_rows() * c * g.out_pixels());
+      DeviceBuffer<float> cols_d(cols_n);
+      cols_d.fill_bytes(0xFF);
+      cuda::im2col(tc.ctx(), g, x_d.get(), f, c, cols_d.get());
+      std::vector<float> cols(cols_n);
+      cpu::im2col<float>(g, x.data(), f, c, cols.data());
+      test::require_equal(cols_d.download(), cols, what + " im2col [" + std::to_string(f) + ", +" +
+                                                       std::to_string(c) + ")");
+
+      // col2im writes only images [f, f + c): the others must keep their (random, finite) contents.
+      const auto col_in = test::random_vector<float>(int64_t(cols_n), 43);
+      auto dx = test::random_vector<float>(g.input_elems(), 44);
+      DeviceBuffer<float> col_d(col_in), dx_d(dx);
+      cuda::col2im(tc.ctx(), g, col_d.get(), f, c, dx_d.get());
+      cpu::col2im<float>(g, col_in.data(), f, c, dx.data());
+      test::require_equal(dx_d.download(), dx, what + " col2im [" + std::to_string(f) + ", +" + std::to_string(c) +
+                                                   ")");
+    }
+  }
+}
+
+TEST_CASE("cuda conv2d forward and backward match the cpu", "[cuda][conv]") {
+  for (const ConvGeometry& g : conv_geometries()) {
+    const ConvData d = conv_data(g, 51);
+    // Enough workspace for the whole batch in one chunk.
+    check_conv(g, d, cuda::conv_workspace_bytes(g, g.batch), describe(g));
+  }
+}
+
+TEST_CASE("cuda conv2d with a small workspace runs several chunks and gives the same results", "[cuda][conv]") {
+  for (const ConvGeometry& g : {geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1), geometry(7, 6, 9, 10, 5, 3, 3, 1, 1, 1, 1),
+                                transpose_geometry(5, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1)}) {
+    const ConvData d = conv_data(g, 61);
+    // Two images per chunk: chunks of 2, 2, ..., and a last chunk of one image (the no-staging path) for odd
+    // batches.
+    const size_t two = cuda::conv_workspace_bytes(g, 2);
+    REQUIRE(cuda::conv_chunk_images(g, two) == 2);
+    check_conv(g, d, two, describe(g) + " (chunks of 2)");
+    // One image per chunk: no staging at all.
+    const size_t one = cuda::conv_workspace_bytes(g, 1);
+    REQUIRE(cuda::conv_chunk_images(g, one) == 1);
+    check_conv(g, d, one, describe(g) + " (chunks of 1)");
+  }
+}
+
+TEST_CASE("cuda conv2d names the workspace it needs when not even one image fits", "[cuda][conv]") {
+  const ConvGeometry g = geometry(2, 3, 16, 16, 4, 3, 3, 1, 1, 1, 1);
+  const size_t need = cuda::conv_workspace_bytes(g, 1);
+  REQUIRE(cuda::conv_chunk_images(g, need - 1) == 0);
+  TestContext tc(need - 1);
+  DeviceBuffer<float> x(size_t(g.input_elems())), w(size_t(g.weight_elems())), y(size_t(g.output_elems()));
+  REQUIRE_THROWS_WITH(cuda::conv2d_forward(tc.ctx(), g, x.get(), w.get(), y.get()),
+                      Catch::Contains(std::to_string(need) + " bytes"));
+}

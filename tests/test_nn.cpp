@@ -1,0 +1,138 @@
+// Modules and the optimizer: naming, initialisation, train/eval, batchnorm running statistics,
+// and Adam's trajectory against the update written out by hand.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "cudagan/cudagan.h"
+#include "support/compare.h"
+
+using namespace cudagan;
+using Catch::Matchers::Contains;
+
+TEST_CASE("nn: parameters and buffers are named as PyTorch names them", "[nn]") {
+  Generator gen(1);
+  nn::Sequential net;
+  net.emplace<nn::ConvTranspose2d>(gen, 8, 4, 4, 1, 0, false);
+  net.emplace<nn::BatchNorm2d>(4);
+  net.emplace<nn::ReLU>();
+  net.emplace<nn::Conv2d>(gen, 4, 2, 3, 1, 1, true);
+  std::vector<std::string> names;
+  for (auto& [name, t] : net.named_parameters()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"0.weight", "1.weight", "1.bias", "3.weight", "3.bias"});
+  names.clear();
+  for (auto& [name, t] : net.named_buffers()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"1.running_mean", "1.running_var"});
+  CHECK(net.parameter_count() == 8 * 4 * 16 + 4 + 4 + 2 * 4 * 9 + 2);
+  for (const Tensor& p : net.parameters()) CHECK(p.requires_grad());
+}
+
+TEST_CASE("nn: default initialisation follows PyTorch's bounds and the seed", "[nn]") {
+  Generator g1(5), g2(5);
+  nn::Conv2d a(g1, 3, 16, 4), b(g2, 3, 16, 4);
+  CHECK(a.weight.to_vector() == b.weight.to_vector());
+  const double bound = 1.0 / std::sqrt(3.0 * 16);
+  double max_abs = 0;
+  for (double v : a.weight.to_vector()) max_abs = std::max(max_abs, std::abs(v));
+  CHECK(max_abs <= bound);
+  CHECK(max_abs > 0.9 * bound);  // 768 uniform draws fill the range
+  REQUIRE_THROWS_WITH(nn::Conv2d(g1, 0, 4, 3), Contains("in_channels"));
+}
+
+TEST_CASE("nn: batchnorm running statistics follow the formula; eval mode uses them", "[nn][batch_norm2d]") {
+  nn::BatchNorm2d bn(2);
+  const std::vector<float> x1{1, 2, 3, 4, 10, 20, 30, 40}, x2{0, 0, 4, 4, -1, 1, -3, 3};  // [2, 2, 1, 2]
+  auto stats = [](const std::vector<float>& x, int c, double& mean, double& var_unbiased) {
+    const double v[4] = {x[size_t(c * 2)], x[size_t(c * 2 + 1)], x[size_t(4 + c * 2)], x[size_t(5 + c * 2)]};
+    mean = (v[0] + v[1] + v[2] + v[3]) / 4;
+    var_unbiased = 0;
+    for (double e : v) var_unbiased += (e - mean) * (e - mean);
+    var_unbiased /= 3;
+  };
+  std::vector<double> rm{0, 0}, rv{1, 1};
+  for (const auto& x : {x1, x2}) {
+    bn(Tensor::from_vector(x, {2, 2, 1, 2}));
+    for (int c = 0; c < 2; ++c) {
+      double m, v;
+      stats(x, c, m, v);
+      rm[size_t(c)] = 0.9 * rm[size_t(c)] + 0.1 * m;
+      rv[size_t(c)] = 0.9 * rv[size_t(c)] + 0.1 * v;
+    }
+  }
+  test::require_close(bn.running_mean.to_vector(), rm, 1e-6, 1e-6, "running_mean");
+  test::require_close(bn.running_var.to_vector(), rv, 1e-5, 1e-6, "running_var");
+
+  bn.eval();
+  const std::vector<float> probe{1, -1, 2, 0.5f};
+  const std::vector<double> y = bn(Tensor::from_vector(probe, {1, 2, 1, 2})).to_vector();
+  std::vector<double> expected;
+  for (int i = 0; i < 4; ++i) {
+    const size_t c = size_t(i / 2);
+    expected.push_back((probe[size_t(i)] - rm[c]) / std::sqrt(rv[c] + 1e-5));  // gamma 1, beta 0
+  }
+  test::require_close(y, expected, 1e-6, 1e-5, "eval output");
+  const std::vector<double> rm_after = bn.running_mean.to_vector();
+  test::require_close(rm_after, rm, 1e-6, 1e-6, "running_mean unchanged by eval");
+}
+
+TEST_CASE("optim: Adam follows PyTorch's update for 10 steps", "[optim][adam]") {
+  const optim::Adam::Options o{0.01, 0.8, 0.95, 1e-6, 0.1};
+  Tensor p = Tensor::from_vector(std::vector<double>{0.5, -1.5, 2.0}, {3});
+  p.requires_grad_(true);
+  optim::Adam adam({p}, o);
+  std::vector<double> ref{0.5, -1.5, 2.0}, m(3, 0), v(3, 0);
+  for (int t = 1; t <= 10; ++t) {
+    adam.zero_grad();
+    sum(mul(p, p)).backward();  // grad 2p
+    adam.step();
+    for (size_t i = 0; i < 3; ++i) {
+      const double g = 2 * ref[i] + o.weight_decay * ref[i];
+      m[i] = o.beta1 * m[i] + (1 - o.beta1) * g;
+      v[i] = o.beta2 * v[i] + (1 - o.beta2) * g * g;
+      const double step_size = o.lr / (1 - std::pow(o.beta1, t));
+      const double denom = std::sqrt(v[i]) / std::sqrt(1 - std::pow(o.beta2, t)) + o.eps;
+      ref[i] -= step_size * m[i] / denom;
+    }
+    test::require_close(p.to_vector(), ref, 1e-14, 1e-12, "Adam step " + std::to_string(t));
+  }
+  CHECK(adam.steps()[0] == 10);
+}
+
+TEST_CASE("optim: Adam skips parameters without a gradient", "[optim][adam]") {
+  Tensor a = Tensor::ones({2}), b = Tensor::ones({2});
+  a.requires_grad_(true);
+  b.requires_grad_(true);
+  optim::Adam adam({a, b});
+  sum(a).backward();
+  adam.step();
+  CHECK(a.to_vector() != std::vector<double>{1, 1});
+  CHECK(b.to_vector() == std::vector<double>{1, 1});
+  CHECK(adam.steps() == std::vector<int64_t>{1, 0});
+  REQUIRE_THROWS_WITH(optim::Adam({a}, {0.1, 1.5, 0.9, 1e-8, 0}), Contains("betas"));
+}
+
+TEST_CASE("nn: a small conv net learns (loss falls)", "[nn][training]") {
+  Generator gen(3);
+  nn::Sequential net;
+  net.emplace<nn::Conv2d>(gen, 1, 4, 3, 1, 1, false);
+  net.emplace<nn::BatchNorm2d>(4);
+  net.emplace<nn::LeakyReLU>(0.2);
+  net.emplace<nn::Flatten>();
+  net.emplace<nn::Linear>(gen, 4 * 6 * 6, 1);
+  optim::Adam adam(net.parameters(), {0.01, 0.9, 0.999, 1e-8, 0});
+  const Tensor x = Tensor::randn({16, 1, 6, 6}, gen);
+  std::vector<float> labels;
+  const std::vector<double> xv = x.to_vector();
+  for (int i = 0; i < 16; ++i) labels.push_back(xv[size_t(i * 36)] > 0 ? 1.0f : 0.0f);  // learnable: top-left pixel
+  const Tensor y = Tensor::from_vector(labels, {16, 1});
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    adam.zero_grad();
+    Tensor loss = bce_with_logits(net(x), y);
+    loss.backward();
+    adam.step();
+    (step == 0 ? first : last) = loss.item();
+  }
+  INFO("first loss " << first << ", last loss " << last);
+  CHECK(last < 0.2 * first);
+}
