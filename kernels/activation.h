@@ -25,7 +25,8 @@ void activation_backward(Activation a, const T* x, const T* y, const T* dy, T* d
 // CUDA backend (float32, kernels/cuda/activation.cu): the same contract on device pointers.
 namespace cudagan::cuda {
 struct KernelContext;
-void activation_forward(const KernelContext& ctx, Activation a, const float* x, float* y, int64_t n, float slope);
-void activation_backward(const KernelContext& ctx, Activation a, const float* x, const float* y, const float* dy,
-                         float* dx, int64_t n, float slope);
+void activation_forward(const KernelContext& ctx, Activation a, const float* x, float* y, int64_t n,
+                        float slope);
+void activation_backward(const KernelContext& ctx, Activation a, const float* x, const float* y,
+                         const float* dy, float* dx, int64_t n, float slope);
 }  // namespace cudagan::cuda

@@ -36,8 +36,8 @@ struct AdamSegment {
 // the host in double, exactly as on the CPU.
 namespace cuda {
 struct KernelContext;
-void adam_step(const KernelContext& ctx, const AdamHyper& h, float* param, const float* grad, float* m, float* v,
-               int64_t n);
+void adam_step(const KernelContext& ctx, const AdamHyper& h, float* param, const float* grad, float* m,
+               float* v, int64_t n);
 void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSegment* segments, int count);
 }  // namespace cuda
 

@@ -54,7 +54,8 @@ namespace cuda {
 struct KernelContext;
 void batch_norm_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
                               const float* gamma, const float* beta, float eps, float momentum, float* y,
-                              float* saved_mean, float* saved_invstd, float* running_mean, float* running_var);
+                              float* saved_mean, float* saved_invstd, float* running_mean,
+                              float* running_var);
 void batch_norm_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
                               const float* gamma, const float* beta, float eps, float momentum, float* y,
                               float* saved_mean, float* saved_invstd, float* running_mean, float* running_var,

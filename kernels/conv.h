@@ -89,10 +89,13 @@ int conv_chunk_images(const ConvGeometry& g, size_t workspace_bytes);
 
 // As cpu::im2col / cpu::col2im, on the device; bit-identical to them (col2im gathers instead of
 // scattering, adding each pixel's contributions in the CPU's (kh, kw) order, without atomics).
-void im2col(const KernelContext& ctx, const ConvGeometry& g, const float* x, int first, int count, float* cols);
-void col2im(const KernelContext& ctx, const ConvGeometry& g, const float* cols, int first, int count, float* dx);
+void im2col(const KernelContext& ctx, const ConvGeometry& g, const float* x, int first, int count,
+            float* cols);
+void col2im(const KernelContext& ctx, const ConvGeometry& g, const float* cols, int first, int count,
+            float* dx);
 
-void conv2d_forward(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* w, float* y);
+void conv2d_forward(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* w,
+                    float* y);
 void conv2d_backward_data(const KernelContext& ctx, const ConvGeometry& g, const float* dy, const float* w,
                           float* dx);
 void conv2d_backward_weight(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* dy,

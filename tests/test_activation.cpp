@@ -193,7 +193,7 @@ TEST_CASE("activation_backward matches central differences of activation_forward
   require_close(dx, numeric, 1e-5, 1e-3, name + " dx vs central differences");
 }
 
-TEST_CASE("activation_name names every activation; unknown values throw", "[activation]") {
+TEST_CASE("activation_name names every activation, unknown values throw", "[activation]") {
   CHECK(std::string(activation_name(Activation::relu)) == "relu");
   CHECK(std::string(activation_name(Activation::leaky_relu)) == "leaky_relu");
   CHECK(std::string(activation_name(Activation::tanh)) == "tanh");

@@ -33,7 +33,7 @@ TEST_CASE("autograd: gradients accumulate across backward calls until zeroed", "
   test::require_close(a.grad().to_vector(), std::vector<double>{1.0, 1.0}, 0, 1e-15, "after zero_grad");
 }
 
-TEST_CASE("autograd: the graph is released after backward; a second backward is an error", "[autograd]") {
+TEST_CASE("autograd: the graph is released after backward, a second backward is an error", "[autograd]") {
   Tensor a = leaf({0.5, 1.5});
   Tensor y = sum(mul(a, a));
   y.backward();

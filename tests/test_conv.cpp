@@ -4,11 +4,6 @@
 //   backward data = conv2d_forward, backward weight = conv2d_backward_weight on transpose_geometry())
 //   against the reference's own scatter-form transposed convolution.
 // Outputs start as NaN on the CPU side: the kernels must overwrite them, never accumulate into them.
-#include "conv.h"
-
-#include "reference/conv.h"
-#include "support/compare.h"
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -19,6 +14,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "conv.h"
+#include "reference/conv.h"
+#include "support/compare.h"
 
 namespace cudagan::cpu::detail {
 // Defined in kernels/cpu/conv.cpp and deliberately not in conv.h: images per GEMM chunk. Used only to
@@ -46,7 +45,8 @@ struct Tolerance {
 // Measured worst |diff| for n from 3 to 122k: 2e-8 n to 8e-8 n in float, at most 1e-16 n in double; the
 // bounds below (atol 1e-5 / 1e-13 up to n = 16, rtol 1e-4 / 1e-12) leave a margin of 10 or more, while
 // an indexing bug gives errors of order 1.
-template <class T> Tolerance tolerance(int64_t n) {
+template <class T>
+Tolerance tolerance(int64_t n) {
   const double scale = std::max(1.0, double(n) / 16.0);
   if constexpr (std::is_same_v<T, float>) return {1e-5 * scale, 1e-4};
   return {1e-13 * scale, 1e-12};
@@ -75,9 +75,9 @@ ConvTransposeGeometry conv_t(int batch, int c, int h, int w, int k, int kh, int 
   return t;
 }
 
-// A chunk holds ~64 MiB of scratch, (C*KH*KW + K) * OH*OW elements per image: 5.5 MB in float and 11 MB in
-// double here, so 13 images run as 12 + 1 (float) and 6 + 6 + 1 (double), a partial last chunk included.
-ConvGeometry chunked_case() { return conv(13, 16, 97, 97, 3, 3, 3, 1, 1, 1, 1); }
+// A chunk holds ~16 MiB of scratch, (C*KH*KW + K) * OH*OW elements per image: 1.1 MB in float and 2.2 MB in
+// double here, so 16 images run as 15 + 1 (float) and 7 + 7 + 2 (double), a partial last chunk included.
+ConvGeometry chunked_case() { return conv(16, 8, 61, 61, 3, 3, 3, 1, 1, 1, 1); }
 
 // DCGAN's discriminator layer 2: 64 x 32x32 -> 128 x 16x16, kernel 4, stride 2, pad 1.
 ConvGeometry dcgan_case() { return conv(2, 64, 32, 32, 128, 4, 4, 2, 2, 1, 1); }
@@ -86,42 +86,55 @@ ConvGeometry dcgan_case() { return conv(2, 64, 32, 32, 128, 4, 4, 2, 2, 1, 1); }
 // columns unused ((H + 2P - KH) % S != 0); kernels as large as the padded input; separate h/w parameters.
 std::vector<ConvGeometry> conv_cases() {
   return {
-      conv(1, 1, 5, 5, 1, 1, 1, 1, 1, 0, 0),   conv(5, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1),
-      conv(1, 2, 9, 6, 3, 3, 3, 2, 2, 0, 0),   conv(5, 3, 11, 7, 5, 4, 4, 2, 2, 1, 1),
-      conv(2, 4, 8, 13, 3, 3, 3, 2, 2, 2, 2),  conv(5, 2, 6, 5, 2, 1, 1, 2, 2, 0, 0),
-      conv(1, 3, 10, 10, 2, 4, 4, 1, 1, 2, 2), conv(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
-      conv(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),  conv(2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0),
-      conv(5, 2, 3, 2, 3, 4, 3, 2, 1, 2, 1),   conv(1, 1, 1, 1, 4, 3, 3, 1, 1, 1, 1),
-      dcgan_case(),                            chunked_case(),
+      conv(1, 1, 5, 5, 1, 1, 1, 1, 1, 0, 0),
+      conv(5, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1),
+      conv(1, 2, 9, 6, 3, 3, 3, 2, 2, 0, 0),
+      conv(5, 3, 11, 7, 5, 4, 4, 2, 2, 1, 1),
+      conv(2, 4, 8, 13, 3, 3, 3, 2, 2, 2, 2),
+      conv(5, 2, 6, 5, 2, 1, 1, 2, 2, 0, 0),
+      conv(1, 3, 10, 10, 2, 4, 4, 1, 1, 2, 2),
+      conv(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
+      conv(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),
+      conv(2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0),
+      conv(5, 2, 3, 2, 3, 4, 3, 2, 1, 2, 1),
+      conv(1, 1, 1, 1, 4, 3, 3, 1, 1, 1, 1),
+      dcgan_case(),
+      chunked_case(),
   };
 }
 
 // The transposed convolution's own parameters: batch, Cin, H, W, Cout, KH, KW, SH, SW, PH, PW.
 std::vector<ConvTransposeGeometry> transpose_cases() {
   return {
-      conv_t(1, 1, 3, 3, 1, 1, 1, 1, 1, 0, 0), conv_t(5, 4, 4, 6, 3, 4, 4, 2, 2, 1, 1),
-      conv_t(1, 3, 5, 3, 2, 3, 3, 1, 1, 1, 1), conv_t(5, 2, 3, 4, 5, 3, 3, 2, 2, 0, 0),
-      conv_t(2, 3, 5, 5, 2, 4, 4, 2, 2, 2, 2), conv_t(3, 2, 4, 7, 3, 3, 2, 1, 2, 2, 0),
-      conv_t(2, 3, 6, 5, 4, 3, 3, 2, 2, 2, 2), conv_t(5, 2, 7, 5, 3, 1, 1, 2, 2, 0, 0),
+      conv_t(1, 1, 3, 3, 1, 1, 1, 1, 1, 0, 0),
+      conv_t(5, 4, 4, 6, 3, 4, 4, 2, 2, 1, 1),
+      conv_t(1, 3, 5, 3, 2, 3, 3, 1, 1, 1, 1),
+      conv_t(5, 2, 3, 4, 5, 3, 3, 2, 2, 0, 0),
+      conv_t(2, 3, 5, 5, 2, 4, 4, 2, 2, 2, 2),
+      conv_t(3, 2, 4, 7, 3, 3, 2, 1, 2, 2, 0),
+      conv_t(2, 3, 6, 5, 4, 3, 3, 2, 2, 2, 2),
+      conv_t(5, 2, 7, 5, 3, 1, 1, 2, 2, 0, 0),
       // DCGAN's generator: the projection of z (100 x 1x1 -> 4x4, stride 1, pad 0) and the layer
       // 128 x 16x16 -> 64 x 32x32 (kernel 4, stride 2, pad 1).
-      conv_t(5, 100, 1, 1, 64, 4, 4, 1, 1, 0, 0), conv_t(2, 128, 16, 16, 64, 4, 4, 2, 2, 1, 1),
+      conv_t(5, 100, 1, 1, 64, 4, 4, 1, 1, 0, 0),
+      conv_t(2, 128, 16, 16, 64, 4, 4, 2, 2, 1, 1),
   };
 }
 
 std::string describe(const ConvGeometry& g) {
   std::ostringstream s;
-  s << "conv2d N=" << g.batch << " C=" << g.in_channels << " " << g.in_h << "x" << g.in_w << " -> K=" << g.out_channels
-    << " " << g.out_h() << "x" << g.out_w() << ", kernel " << g.kernel_h << "x" << g.kernel_w << ", stride "
-    << g.stride_h << "x" << g.stride_w << ", pad " << g.pad_h << "x" << g.pad_w;
+  s << "conv2d N=" << g.batch << " C=" << g.in_channels << " " << g.in_h << "x" << g.in_w
+    << " -> K=" << g.out_channels << " " << g.out_h() << "x" << g.out_w() << ", kernel " << g.kernel_h << "x"
+    << g.kernel_w << ", stride " << g.stride_h << "x" << g.stride_w << ", pad " << g.pad_h << "x" << g.pad_w;
   return s.str();
 }
 
 std::string describe(const ConvTransposeGeometry& t) {
   std::ostringstream s;
   s << "conv_transpose2d N=" << t.batch << " Cin=" << t.in_channels << " " << t.in_h << "x" << t.in_w
-    << " -> Cout=" << t.out_channels << " " << t.out_h() << "x" << t.out_w() << ", kernel " << t.kernel_h << "x"
-    << t.kernel_w << ", stride " << t.stride_h << "x" << t.stride_w << ", pad " << t.pad_h << "x" << t.pad_w;
+    << " -> Cout=" << t.out_channels << " " << t.out_h() << "x" << t.out_w() << ", kernel " << t.kernel_h
+    << "x" << t.kernel_w << ", stride " << t.stride_h << "x" << t.stride_w << ", pad " << t.pad_h << "x"
+    << t.pad_w;
   return s.str();
 }
 
@@ -130,7 +143,8 @@ ConvGeometry engine_geometry(const ConvTransposeGeometry& t) {
                                      t.kernel_w, t.stride_h, t.stride_w, t.pad_h, t.pad_w);
 }
 
-template <class T> std::vector<T> nan_vector(int64_t n) {
+template <class T>
+std::vector<T> nan_vector(int64_t n) {
   return std::vector<T>(size_t(n), std::numeric_limits<T>::quiet_NaN());
 }
 
@@ -207,7 +221,8 @@ TEMPLATE_TEST_CASE("conv2d_backward_data matches the direct reference", "[conv][
   require_close(dx, dx_ref, tol.atol, tol.rtol, "conv2d_backward_data dx");
 }
 
-TEMPLATE_TEST_CASE("conv2d_backward_weight matches the direct reference", "[conv][reference]", float, double) {
+TEMPLATE_TEST_CASE("conv2d_backward_weight matches the direct reference", "[conv][reference]", float,
+                   double) {
   using T = TestType;
   const ConvGeometry g = GENERATE(from_range(conv_cases()));
   INFO(describe(g));
@@ -226,8 +241,8 @@ TEMPLATE_TEST_CASE("conv2d chunking: the large case runs several GEMM chunks", "
   INFO(describe(g));
   const int chunk = cpu::detail::conv_chunk_images(g, sizeof(TestType));
   CAPTURE(chunk);
-  REQUIRE(chunk > 1);  // still batched...
-  REQUIRE(chunk < g.batch);  // ...but split,
+  REQUIRE(chunk > 1);             // still batched...
+  REQUIRE(chunk < g.batch);       // ...but split,
   REQUIRE(g.batch % chunk != 0);  // with a partial last chunk
 }
 
@@ -267,8 +282,9 @@ TEMPLATE_TEST_CASE("conv_transpose2d_backward_data through conv2d_forward matche
   require_close(dx, dx_ref, tol.atol, tol.rtol, "conv_transpose2d_backward_data dx");
 }
 
-TEMPLATE_TEST_CASE("conv_transpose2d_backward_weight through conv2d_backward_weight matches the direct reference",
-                   "[conv][conv_transpose][reference]", float, double) {
+TEMPLATE_TEST_CASE(
+    "conv_transpose2d_backward_weight through conv2d_backward_weight matches the direct reference",
+    "[conv][conv_transpose][reference]", float, double) {
   using T = TestType;
   const ConvTransposeGeometry t = GENERATE(from_range(transpose_cases()));
   INFO(describe(t));

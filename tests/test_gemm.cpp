@@ -1,16 +1,15 @@
 // cpu::gemm (OpenBLAS) against reference::gemm (the triple loop): every transpose combination, odd
 // sizes, row strides wider than the rows, alpha/beta, beta = 0 over garbage, empty dimensions.
-#include "gemm.h"
-
-#include "reference/gemm.h"
-#include "support/compare.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
+
+#include "gemm.h"
+#include "reference/gemm.h"
+#include "support/compare.h"
 
 namespace {
 
@@ -26,7 +25,8 @@ struct Tolerance {
 // rounding grows with k while the sum itself only grows like sqrt(k), so atol scales with k. Measured
 // worst |diff| for k from 3 to 122k: 2e-8 k to 8e-8 k in float, at most 1e-16 k in double; the bounds
 // below leave a margin of 10 or more, while an indexing bug gives errors of order 1.
-template <class T> Tolerance tolerance(int64_t k) {
+template <class T>
+Tolerance tolerance(int64_t k) {
   const double scale = std::max(1.0, double(k) / 16.0);
   if constexpr (std::is_same_v<T, float>) return {1e-5 * scale, 1e-4};
   return {1e-13 * scale, 1e-12};
@@ -47,8 +47,8 @@ void check_gemm(bool trans_a, bool trans_b, GemmShape s, T alpha, T beta, uint64
   const auto b = random_vector<T>(b_rows * ldb, seed + 1);
   auto c_cpu = random_vector<T>(s.m * ldc, seed + 2);
   auto c_ref = c_cpu;
-  cudagan::cpu::gemm<T>(trans_a, trans_b, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta, c_cpu.data(),
-                        ldc);
+  cudagan::cpu::gemm<T>(trans_a, trans_b, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
+                        c_cpu.data(), ldc);
   cudagan::reference::gemm<T>(trans_a, trans_b, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta,
                               c_ref.data(), ldc);
   const Tolerance tol = tolerance<T>(s.k);
@@ -117,11 +117,15 @@ TEMPLATE_TEST_CASE("gemm with an empty dimension does no work", "[gemm]", float,
 TEST_CASE("gemm rejects leading dimensions shorter than the stored rows", "[gemm]") {
   std::vector<float> a(64, 1.f), b(64, 1.f), c(64, 0.f);
   // A is [4, 5] untransposed, so lda must be >= 5; transposed it is stored [5, 4] and lda >= 4 is enough.
-  REQUIRE_THROWS_AS(cudagan::cpu::gemm<float>(false, false, 4, 3, 5, 1, a.data(), 4, b.data(), 3, 0, c.data(), 3),
-                    std::invalid_argument);
-  REQUIRE_NOTHROW(cudagan::cpu::gemm<float>(true, false, 4, 3, 5, 1, a.data(), 4, b.data(), 3, 0, c.data(), 3));
-  REQUIRE_THROWS_AS(cudagan::cpu::gemm<float>(false, false, 4, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 2),
-                    std::invalid_argument);
-  REQUIRE_THROWS_AS(cudagan::cpu::gemm<float>(false, false, -1, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 3),
-                    std::invalid_argument);
+  REQUIRE_THROWS_AS(
+      cudagan::cpu::gemm<float>(false, false, 4, 3, 5, 1, a.data(), 4, b.data(), 3, 0, c.data(), 3),
+      std::invalid_argument);
+  REQUIRE_NOTHROW(
+      cudagan::cpu::gemm<float>(true, false, 4, 3, 5, 1, a.data(), 4, b.data(), 3, 0, c.data(), 3));
+  REQUIRE_THROWS_AS(
+      cudagan::cpu::gemm<float>(false, false, 4, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 2),
+      std::invalid_argument);
+  REQUIRE_THROWS_AS(
+      cudagan::cpu::gemm<float>(false, false, -1, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 3),
+      std::invalid_argument);
 }

@@ -39,7 +39,7 @@ TEST_CASE("nn: default initialisation follows PyTorch's bounds and the seed", "[
   REQUIRE_THROWS_WITH(nn::Conv2d(g1, 0, 4, 3), Contains("in_channels"));
 }
 
-TEST_CASE("nn: batchnorm running statistics follow the formula; eval mode uses them", "[nn][batch_norm2d]") {
+TEST_CASE("nn: batchnorm running statistics follow the formula, eval mode uses them", "[nn][batch_norm2d]") {
   nn::BatchNorm2d bn(2);
   const std::vector<float> x1{1, 2, 3, 4, 10, 20, 30, 40}, x2{0, 0, 4, 4, -1, 1, -3, 3};  // [2, 2, 1, 2]
   auto stats = [](const std::vector<float>& x, int c, double& mean, double& var_unbiased) {

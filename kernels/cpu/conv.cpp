@@ -2,7 +2,7 @@
 // N dimension (Caffe's scheme without its one-GEMM-per-image loop).
 //
 //   x [N, C, H, W], w [K, C, KH, KW], y [N, K, OH, OW], P = OH*OW, CKK = C*KH*KW, chunk of n images:
-//   im2col:           cols [CKK, n*P],   cols[(c,kh,kw), (i,oh,ow)] = x[i, c, oh*SH - PH + kh, ow*SW - PW + kw]
+//   im2col:           cols [CKK, n*P],  cols[(c,kh,kw), (i,oh,ow)] = x[i, c, oh*SH-PH+kh, ow*SW-PW+kw]
 //                                        (0 where that falls in the padding)
 //   forward:          Y [K, n*P]   = W [K, CKK] * cols          then  Y [K, n, P] -> y [n, K, P]
 //   backward data:    dY [K, n*P] <- dy [n, K, P];  cols = W^T [CKK, K] * dY;  dx = col2im(cols)
@@ -10,16 +10,14 @@
 //   col2im:           the adjoint of im2col: every cols entry is added back onto the pixel it came from.
 //
 // A chunk holds as many images as keep its scratch (cols plus the [K, n*P] staging of y or dy) under
-// kChunkBudgetBytes: large enough that the GEMM's N dimension is wide even for small late layers, small
-// enough to stay cache- and memory-friendly for big early ones. With one image per chunk the staging is
-// skipped, since [K, P] already is that image's NCHW layout.
+// kChunkBudgetBytes: enough images that the GEMM's N dimension is wide even for small late layers, few
+// enough that big early layers do not need a workspace the size of the whole batch's columns. With one image
+// per chunk the staging is skipped, since [K, P] already is that image's NCHW layout.
 //
 // Threads: im2col, col2im and the layout permutes run OpenMP loops over (channel, image) rows, so
 // every thread writes its own disjoint rows (col2im needs no atomics) and the results are independent
 // of the thread count; the GEMM is threaded by the BLAS.
 #include "conv.h"
-
-#include "gemm.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -27,6 +25,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "gemm.h"
 
 namespace cudagan::cpu {
 
@@ -38,7 +38,11 @@ int conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes);
 
 namespace {
 
-constexpr int64_t kChunkBudgetBytes = int64_t(64) << 20;
+// 16 MiB, not more: the scratch is a std::vector per call, and glibc serves blocks above its 32 MiB mmap
+// threshold with fresh pages every time, whose page faults then cost more than the GEMM (measured on
+// DCGAN's 64 -> 128 channel layer, batch 64: 37 GFLOP/s with 64 MiB, 77 with 16 MiB, BLAS alone 167).
+// Below the threshold the freed block is reused. 16 MiB still gives GEMMs thousands of columns wide.
+constexpr int64_t kChunkBudgetBytes = int64_t(16) << 20;
 // Below this many elements moved, waking the OpenMP team costs more than the loop.
 constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
@@ -46,11 +50,11 @@ void check_geometry(const ConvGeometry& g, const char* op) {
   if (!g.valid())
     throw std::invalid_argument(std::string("cpu::") + op + ": invalid convolution geometry (batch " +
                                 std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
-                                " -> " + std::to_string(g.out_channels) + ", input " + std::to_string(g.in_h) +
-                                "x" + std::to_string(g.in_w) + ", kernel " + std::to_string(g.kernel_h) + "x" +
-                                std::to_string(g.kernel_w) + ", stride " + std::to_string(g.stride_h) + "x" +
-                                std::to_string(g.stride_w) + ", pad " + std::to_string(g.pad_h) + "x" +
-                                std::to_string(g.pad_w) + ")");
+                                " -> " + std::to_string(g.out_channels) + ", input " +
+                                std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + ", kernel " +
+                                std::to_string(g.kernel_h) + "x" + std::to_string(g.kernel_w) + ", stride " +
+                                std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) + ", pad " +
+                                std::to_string(g.pad_h) + "x" + std::to_string(g.pad_w) + ")");
 }
 
 void check_range(const ConvGeometry& g, int first, int count, const char* op) {
@@ -75,7 +79,8 @@ Span valid_span(int64_t extent, int64_t out, int64_t stride, int64_t pad, int64_
 }
 
 // [K, n, P] (the GEMM's layout) -> [n, K, P] (NCHW). Each (image, channel) row is one contiguous copy.
-template <class T> void knp_to_nkp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
+template <class T>
+void knp_to_nkp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
 #pragma omp parallel for schedule(static) if (n * k * p >= kParallelMinElems)
   for (int64_t r = 0; r < n * k; ++r) {
     const int64_t i = r / k, c = r % k;
@@ -84,7 +89,8 @@ template <class T> void knp_to_nkp(const T* src, int64_t n, int64_t k, int64_t p
 }
 
 // [n, K, P] (NCHW) -> [K, n, P].
-template <class T> void nkp_to_knp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
+template <class T>
+void nkp_to_knp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
 #pragma omp parallel for schedule(static) if (n * k * p >= kParallelMinElems)
   for (int64_t r = 0; r < n * k; ++r) {
     const int64_t c = r / n, i = r % n;
@@ -93,7 +99,8 @@ template <class T> void nkp_to_knp(const T* src, int64_t n, int64_t k, int64_t p
 }
 
 // One chunk's scratch, sized for the largest chunk and reused by every chunk of the call.
-template <class T> struct ChunkScratch {
+template <class T>
+struct ChunkScratch {
   std::vector<T> cols, staging;
   ChunkScratch(const ConvGeometry& g, int chunk)
       : cols(size_t(g.col_rows() * chunk * g.out_pixels())),
@@ -108,7 +115,8 @@ int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {
   return int(std::clamp<int64_t>(fit, 1, std::max(g.batch, 1)));
 }
 
-template <class T> void im2col(const ConvGeometry& g, const T* x, int first, int count, T* cols) {
+template <class T>
+void im2col(const ConvGeometry& g, const T* x, int first, int count, T* cols) {
   check_geometry(g, "im2col");
   check_range(g, first, count, "im2col");
   const int64_t in_w = g.in_w, in_px = g.in_pixels(), out_w = g.out_w(), out_h = g.out_h();
@@ -142,7 +150,8 @@ template <class T> void im2col(const ConvGeometry& g, const T* x, int first, int
   }
 }
 
-template <class T> void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx) {
+template <class T>
+void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx) {
   check_geometry(g, "col2im");
   check_range(g, first, count, "col2im");
   const int64_t in_w = g.in_w, in_px = g.in_pixels(), out_w = g.out_w(), out_h = g.out_h();
@@ -171,7 +180,8 @@ template <class T> void col2im(const ConvGeometry& g, const T* cols, int first, 
   }
 }
 
-template <class T> void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
+template <class T>
+void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
   check_geometry(g, "conv2d_forward");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   const int chunk = detail::conv_chunk_images(g, sizeof(T));
@@ -187,7 +197,8 @@ template <class T> void conv2d_forward(const ConvGeometry& g, const T* x, const 
   }
 }
 
-template <class T> void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   check_geometry(g, "conv2d_backward_data");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   const int chunk = detail::conv_chunk_images(g, sizeof(T));
@@ -205,7 +216,8 @@ template <class T> void conv2d_backward_data(const ConvGeometry& g, const T* dy,
   }
 }
 
-template <class T> void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+template <class T>
+void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   check_geometry(g, "conv2d_backward_weight");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   const int chunk = detail::conv_chunk_images(g, sizeof(T));
@@ -225,11 +237,11 @@ template <class T> void conv2d_backward_weight(const ConvGeometry& g, const T* x
   }
 }
 
-#define CUDAGAN_INSTANTIATE_CONV(T)                                                                         \
-  template void im2col<T>(const ConvGeometry&, const T*, int, int, T*);                                     \
-  template void col2im<T>(const ConvGeometry&, const T*, int, int, T*);                                     \
-  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, T*);                             \
-  template void conv2d_backward_data<T>(const ConvGeometry&, const T*, const T*, T*);                       \
+#define CUDAGAN_INSTANTIATE_CONV(T)                                                   \
+  template void im2col<T>(const ConvGeometry&, const T*, int, int, T*);               \
+  template void col2im<T>(const ConvGeometry&, const T*, int, int, T*);               \
+  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, T*);       \
+  template void conv2d_backward_data<T>(const ConvGeometry&, const T*, const T*, T*); \
   template void conv2d_backward_weight<T>(const ConvGeometry&, const T*, const T*, T*);
 CUDAGAN_INSTANTIATE_CONV(float)
 CUDAGAN_INSTANTIATE_CONV(double)

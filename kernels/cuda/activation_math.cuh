@@ -19,7 +19,8 @@ __device__ __forceinline__ float stable_sigmoid(float x) {
   return x >= 0.0f ? r : __fmul_rn(e, r);
 }
 
-template <Activation A> __device__ __forceinline__ float activation_value(float x, float slope) {
+template <Activation A>
+__device__ __forceinline__ float activation_value(float x, float slope) {
   if constexpr (A == Activation::relu) {
     return x < 0.0f ? 0.0f : x;  // a NaN passes through, as on the CPU
   } else if constexpr (A == Activation::leaky_relu) {
@@ -32,7 +33,8 @@ template <Activation A> __device__ __forceinline__ float activation_value(float 
 }
 
 // dx from dy and whichever of x (relu, leaky_relu) and y (tanh, sigmoid) the derivative needs.
-template <Activation A> __device__ __forceinline__ float activation_grad(float x, float y, float dy, float slope) {
+template <Activation A>
+__device__ __forceinline__ float activation_grad(float x, float y, float dy, float slope) {
   if constexpr (A == Activation::relu) {
     return x > 0.0f ? dy : 0.0f;
   } else if constexpr (A == Activation::leaky_relu) {

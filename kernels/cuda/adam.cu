@@ -10,14 +10,14 @@
 // the segment lengths [count + 1] int64 are copied (one cudaMemcpyAsync on ctx.stream, stream-ordered after
 // any earlier user of the workspace) into ctx.workspace; a grid-stride loop runs over the concatenation of
 // all segments and each thread finds the segment of its element by binary search over the prefix sums.
-#include "adam.h"
-#include "cuda/common.cuh"
-
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "adam.h"
+#include "cuda/common.cuh"
 
 namespace cudagan::cuda {
 namespace {
@@ -49,8 +49,8 @@ AdamConsts consts_of(const AdamHyper& h, const char* op) {
 
 }  // namespace
 
-static __device__ __forceinline__ void adam_update(const AdamConsts& k, float* param, const float* grad, float* m,
-                                                   float* v, int64_t i) {
+static __device__ __forceinline__ void adam_update(const AdamConsts& k, float* param, const float* grad,
+                                                   float* m, float* v, int64_t i) {
   const float p = param[i];
   const float g = __fadd_rn(grad[i], __fmul_rn(k.weight_decay, p));
   const float mi = __fadd_rn(__fmul_rn(k.beta1, m[i]), __fmul_rn(k.one_minus_beta1, g));
@@ -61,15 +61,17 @@ static __device__ __forceinline__ void adam_update(const AdamConsts& k, float* p
   param[i] = __fsub_rn(p, __fmul_rn(k.step_size, __fdiv_rn(mi, denom)));
 }
 
-static __global__ void adam_kernel(AdamConsts k, float* param, const float* grad, float* m, float* v, int64_t n) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+static __global__ void adam_kernel(AdamConsts k, float* param, const float* grad, float* m, float* v,
+                                   int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
     adam_update(k, param, grad, m, v, i);
 }
 
 // total = prefix[count]; element i belongs to the last segment s with prefix[s] <= i (empty segments repeat a
 // prefix value and are skipped by taking the last).
-static __global__ void adam_multi_kernel(AdamConsts k, const AdamSegment* segments, const int64_t* prefix, int count,
-                                         int64_t total) {
+static __global__ void adam_multi_kernel(AdamConsts k, const AdamSegment* segments, const int64_t* prefix,
+                                         int count, int64_t total) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
     int lo = 0, hi = count - 1;
@@ -85,8 +87,8 @@ static __global__ void adam_multi_kernel(AdamConsts k, const AdamSegment* segmen
   }
 }
 
-void adam_step(const KernelContext& ctx, const AdamHyper& h, float* param, const float* grad, float* m, float* v,
-               int64_t n) {
+void adam_step(const KernelContext& ctx, const AdamHyper& h, float* param, const float* grad, float* m,
+               float* v, int64_t n) {
   const AdamConsts k = consts_of(h, "adam_step");
   if (n <= 0) return;
   adam_kernel<<<grid_blocks(n, kAdamBlock), kAdamBlock, 0, ctx.stream>>>(k, param, grad, m, v, n);
@@ -99,7 +101,8 @@ void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSeg
     throw std::invalid_argument("cuda::adam_step_multi: " + std::to_string(count) + " segments at " +
                                 (segments ? "a valid" : "a null") + " pointer");
   if (count == 0) return;
-  static_assert(sizeof(AdamSegment) % sizeof(int64_t) == 0, "the prefix sums follow the table 8-byte aligned");
+  static_assert(sizeof(AdamSegment) % sizeof(int64_t) == 0,
+                "the prefix sums follow the table 8-byte aligned");
   // Table and prefix sums packed in one host buffer of int64 (8-byte aligned), uploaded with one copy.
   const size_t table_words = size_t(count) * sizeof(AdamSegment) / sizeof(int64_t);
   std::vector<int64_t> host(table_words + size_t(count) + 1);
@@ -115,9 +118,10 @@ void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSeg
   const int64_t total = prefix[count];
   if (total == 0) return;
   int64_t* device = workspace_as<int64_t>(ctx, int64_t(host.size()), "adam_step_multi");
-  // A pageable source: the copy has consumed `host` by the time cudaMemcpyAsync returns (the driver stages it),
-  // so the vector may go out of scope before the copy has reached the device.
-  CUDA_CHECK(cudaMemcpyAsync(device, host.data(), host.size() * sizeof(int64_t), cudaMemcpyHostToDevice, ctx.stream));
+  // A pageable source: the copy has consumed `host` by the time cudaMemcpyAsync returns (the driver stages
+  // it), so the vector may go out of scope before the copy has reached the device.
+  CUDA_CHECK(cudaMemcpyAsync(device, host.data(), host.size() * sizeof(int64_t), cudaMemcpyHostToDevice,
+                             ctx.stream));
   adam_multi_kernel<<<grid_blocks(total, kAdamBlock), kAdamBlock, 0, ctx.stream>>>(
       k, reinterpret_cast<const AdamSegment*>(device), device + table_words, count, total);
   CUDA_CHECK_LAUNCH();

@@ -20,14 +20,14 @@
 // With the activation fused, relu / leaky_relu take their derivative from the sign of y, which has the sign
 // of the pre-activation when slope >= 0; tanh / sigmoid take it from y as usual. Neither pass needs the
 // pre-activation tensor, which therefore never exists in memory.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
 #include "activation.h"
 #include "batchnorm.h"
 #include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
-
-#include <algorithm>
-#include <stdexcept>
-#include <string>
 
 namespace cudagan::cuda {
 namespace {
@@ -38,9 +38,9 @@ constexpr int kMaxGridY = 65535;
 
 void check_geometry(const BatchNormGeometry& g, const char* op) {
   if (g.batch < 0 || g.channels < 0 || g.spatial < 0)
-    throw std::invalid_argument(std::string("cuda::") + op + ": invalid geometry (batch " + std::to_string(g.batch) +
-                                ", channels " + std::to_string(g.channels) + ", spatial " +
-                                std::to_string(g.spatial) + ")");
+    throw std::invalid_argument(std::string("cuda::") + op + ": invalid geometry (batch " +
+                                std::to_string(g.batch) + ", channels " + std::to_string(g.channels) +
+                                ", spatial " + std::to_string(g.spatial) + ")");
 }
 
 unsigned channel_blocks(int channels) { return unsigned(std::min<int64_t>(channels, kMaxGridBlocks)); }
@@ -82,8 +82,8 @@ static __global__ void forward_train_kernel(int batch, int channels, int64_t spa
       if (running_mean)
         running_mean[c] = float(__dadd_rn(__dmul_rn(1.0 - m, double(running_mean[c])), __dmul_rn(m, mean)));
       if (running_var)
-        running_var[c] =
-            float(__dadd_rn(__dmul_rn(1.0 - m, double(running_var[c])), __dmul_rn(__dmul_rn(m, var), unbias)));
+        running_var[c] = float(
+            __dadd_rn(__dmul_rn(1.0 - m, double(running_var[c])), __dmul_rn(__dmul_rn(m, var), unbias)));
     }
     __syncthreads();
     if (y) {
@@ -200,9 +200,10 @@ static __global__ void backward_eval_kernel(int batch, int channels, int64_t spa
 namespace {
 
 template <Activation A, bool kFuse>
-void launch_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x, const float* gamma,
-                          const float* beta, float eps, float momentum, float slope, float* y, float* saved_mean,
-                          float* saved_invstd, float* running_mean, float* running_var) {
+void launch_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                          const float* gamma, const float* beta, float eps, float momentum, float slope,
+                          float* y, float* saved_mean, float* saved_invstd, float* running_mean,
+                          float* running_var) {
   forward_train_kernel<A, kFuse><<<channel_blocks(g.channels), kTrainBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, gamma, beta, eps, momentum, slope, y, saved_mean, saved_invstd,
       running_mean, running_var);
@@ -210,23 +211,25 @@ void launch_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, 
 }
 
 template <Activation A, bool kFuse>
-void launch_backward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x, const float* dy,
-                           const float* y, const float* gamma, const float* saved_mean, const float* saved_invstd,
-                           float slope, float* dx, float* dgamma, float* dbeta) {
+void launch_backward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                           const float* dy, const float* y, const float* gamma, const float* saved_mean,
+                           const float* saved_invstd, float slope, float* dx, float* dgamma, float* dbeta) {
   backward_train_kernel<A, kFuse><<<channel_blocks(g.channels), kTrainBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, dy, y, gamma, saved_mean, saved_invstd, slope, dx, dgamma, dbeta);
   CUDA_CHECK_LAUNCH();
 }
 
 [[noreturn]] void throw_unknown(const char* op, Activation a) {
-  throw std::invalid_argument(std::string("cuda::") + op + ": unknown Activation value " + std::to_string(int(a)));
+  throw std::invalid_argument(std::string("cuda::") + op + ": unknown Activation value " +
+                              std::to_string(int(a)));
 }
 
 }  // namespace
 
 void batch_norm_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
                               const float* gamma, const float* beta, float eps, float momentum, float* y,
-                              float* saved_mean, float* saved_invstd, float* running_mean, float* running_var) {
+                              float* saved_mean, float* saved_invstd, float* running_mean,
+                              float* running_var) {
   batch_norm_forward_train(ctx, g, x, gamma, beta, eps, momentum, y, saved_mean, saved_invstd, running_mean,
                            running_var, Activation::relu, false, 0.0f);
 }
@@ -243,16 +246,20 @@ void batch_norm_forward_train(const KernelContext& ctx, const BatchNormGeometry&
   switch (act) {
     case Activation::relu:
       return launch_forward_train<Activation::relu, true>(ctx, g, x, gamma, beta, eps, momentum, slope, y,
-                                                          saved_mean, saved_invstd, running_mean, running_var);
+                                                          saved_mean, saved_invstd, running_mean,
+                                                          running_var);
     case Activation::leaky_relu:
-      return launch_forward_train<Activation::leaky_relu, true>(ctx, g, x, gamma, beta, eps, momentum, slope, y,
-                                                                saved_mean, saved_invstd, running_mean, running_var);
+      return launch_forward_train<Activation::leaky_relu, true>(ctx, g, x, gamma, beta, eps, momentum, slope,
+                                                                y, saved_mean, saved_invstd, running_mean,
+                                                                running_var);
     case Activation::tanh:
       return launch_forward_train<Activation::tanh, true>(ctx, g, x, gamma, beta, eps, momentum, slope, y,
-                                                          saved_mean, saved_invstd, running_mean, running_var);
+                                                          saved_mean, saved_invstd, running_mean,
+                                                          running_var);
     case Activation::sigmoid:
       return launch_forward_train<Activation::sigmoid, true>(ctx, g, x, gamma, beta, eps, momentum, slope, y,
-                                                             saved_mean, saved_invstd, running_mean, running_var);
+                                                             saved_mean, saved_invstd, running_mean,
+                                                             running_var);
   }
   throw_unknown("batch_norm_forward_train", act);
 }
@@ -278,31 +285,34 @@ void batch_norm_backward_train(const KernelContext& ctx, const BatchNormGeometry
 
 void batch_norm_backward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
                                const float* dy, const float* gamma, const float* saved_mean,
-                               const float* saved_invstd, float* dx, float* dgamma, float* dbeta, const float* y,
-                               Activation act, bool fuse_activation, float slope) {
+                               const float* saved_invstd, float* dx, float* dgamma, float* dbeta,
+                               const float* y, Activation act, bool fuse_activation, float slope) {
   check_geometry(g, "batch_norm_backward_train");
   if (g.count() == 0 || g.channels == 0 || (!dx && !dgamma && !dbeta)) return;
   if (!fuse_activation)
-    return launch_backward_train<Activation::relu, false>(ctx, g, x, dy, nullptr, gamma, saved_mean, saved_invstd,
-                                                          slope, dx, dgamma, dbeta);
+    return launch_backward_train<Activation::relu, false>(ctx, g, x, dy, nullptr, gamma, saved_mean,
+                                                          saved_invstd, slope, dx, dgamma, dbeta);
   if (y == nullptr)
-    throw std::invalid_argument("cuda::batch_norm_backward_train: a fused activation needs the forward output y");
+    throw std::invalid_argument(
+        "cuda::batch_norm_backward_train: a fused activation needs the forward output y");
   switch (act) {
     case Activation::relu:
-      return launch_backward_train<Activation::relu, true>(ctx, g, x, dy, y, gamma, saved_mean, saved_invstd, slope,
-                                                           dx, dgamma, dbeta);
+      return launch_backward_train<Activation::relu, true>(ctx, g, x, dy, y, gamma, saved_mean, saved_invstd,
+                                                           slope, dx, dgamma, dbeta);
     case Activation::leaky_relu:
       if (!(slope >= 0.0f))
-        throw std::invalid_argument("cuda::batch_norm_backward_train: a fused leaky_relu reads its derivative from "
-                                    "the sign of y, which needs slope >= 0, got " + std::to_string(slope));
-      return launch_backward_train<Activation::leaky_relu, true>(ctx, g, x, dy, y, gamma, saved_mean, saved_invstd,
-                                                                 slope, dx, dgamma, dbeta);
+        throw std::invalid_argument(
+            "cuda::batch_norm_backward_train: a fused leaky_relu reads its derivative from "
+            "the sign of y, which needs slope >= 0, got " +
+            std::to_string(slope));
+      return launch_backward_train<Activation::leaky_relu, true>(ctx, g, x, dy, y, gamma, saved_mean,
+                                                                 saved_invstd, slope, dx, dgamma, dbeta);
     case Activation::tanh:
-      return launch_backward_train<Activation::tanh, true>(ctx, g, x, dy, y, gamma, saved_mean, saved_invstd, slope,
-                                                           dx, dgamma, dbeta);
+      return launch_backward_train<Activation::tanh, true>(ctx, g, x, dy, y, gamma, saved_mean, saved_invstd,
+                                                           slope, dx, dgamma, dbeta);
     case Activation::sigmoid:
-      return launch_backward_train<Activation::sigmoid, true>(ctx, g, x, dy, y, gamma, saved_mean, saved_invstd,
-                                                              slope, dx, dgamma, dbeta);
+      return launch_backward_train<Activation::sigmoid, true>(ctx, g, x, dy, y, gamma, saved_mean,
+                                                              saved_invstd, slope, dx, dgamma, dbeta);
   }
   throw_unknown("batch_norm_backward_train", act);
 }

@@ -5,12 +5,12 @@
 // formed and summed in double, like kernels/cpu/bce.cpp, by the deterministic two-stage reduction of
 // reduce.cuh (double partials in ctx.workspace, at most 8 KiB). grad_loss comes either as a host float or as
 // a device pointer (autograd's upstream gradient, read by every thread: no host synchronization).
+#include <stdexcept>
+
 #include "bce.h"
 #include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
 #include "cuda/reduce.cuh"
-
-#include <stdexcept>
 
 namespace cudagan::cuda {
 namespace {
@@ -32,7 +32,8 @@ struct BceTerm {
 static __global__ void bce_backward_kernel(const float* logits, const float* targets, int64_t n, float g_host,
                                            const float* g_device, float* dlogits) {
   const float g = g_device ? __fdiv_rn(*g_device, float(n)) : g_host;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
     dlogits[i] = __fmul_rn(g, __fsub_rn(stable_sigmoid(logits[i]), targets[i]));
 }
 
@@ -45,8 +46,8 @@ void bce_with_logits_forward(const KernelContext& ctx, const float* logits, cons
 void bce_with_logits_backward(const KernelContext& ctx, const float* logits, const float* targets, int64_t n,
                               float grad_loss, float* dlogits) {
   if (n <= 0) return;
-  bce_backward_kernel<<<grid_blocks(n, kBceBlock), kBceBlock, 0, ctx.stream>>>(logits, targets, n,
-                                                                              grad_loss / float(n), nullptr, dlogits);
+  bce_backward_kernel<<<grid_blocks(n, kBceBlock), kBceBlock, 0, ctx.stream>>>(
+      logits, targets, n, grad_loss / float(n), nullptr, dlogits);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -56,7 +57,7 @@ void bce_with_logits_backward(const KernelContext& ctx, const float* logits, con
   if (grad_loss_device == nullptr)
     throw std::invalid_argument("cuda::bce_with_logits_backward: grad_loss_device is null");
   bce_backward_kernel<<<grid_blocks(n, kBceBlock), kBceBlock, 0, ctx.stream>>>(logits, targets, n, 0.0f,
-                                                                              grad_loss_device, dlogits);
+                                                                               grad_loss_device, dlogits);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -8,9 +8,6 @@
 //   - workspace_as: a typed, size- and alignment-checked view of ctx.workspace.
 #pragma once
 
-#include "cuda_context.h"
-#include "cuda/check.h"
-
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -18,11 +15,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda/check.h"
+#include "cuda_context.h"
+
 namespace cudagan::cuda {
 
 constexpr int kWarpSize = 32;
 
-template <class T> __device__ __forceinline__ T warp_sum(T v) {
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
   for (int offset = kWarpSize / 2; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
   return v;
 }
@@ -30,7 +31,8 @@ template <class T> __device__ __forceinline__ T warp_sum(T v) {
 // Sum of v over the block; the result is valid in thread 0 only. kBlock must be the launch's blockDim.x,
 // a multiple of 32 and at most 1024; `scratch` is __shared__ T[kBlock / 32]. Every thread must call it
 // (it synchronizes), and it synchronizes again before returning so scratch can be reused at once.
-template <int kBlock, class T> __device__ __forceinline__ T block_sum(T v, T* scratch) {
+template <int kBlock, class T>
+__device__ __forceinline__ T block_sum(T v, T* scratch) {
   static_assert(kBlock % kWarpSize == 0 && kBlock <= 1024, "block_sum: block size must be a multiple of 32");
   constexpr int kWarps = kBlock / kWarpSize;
   const int lane = int(threadIdx.x) % kWarpSize, warp = int(threadIdx.x) / kWarpSize;
@@ -80,14 +82,18 @@ struct ChannelWalk {
 
 // True when every index a kernel forms stays below 2^31: a grid-stride index then also stays below 2^32
 // after its last step (at most kMaxGridBlocks * 1024 < 2^29 past the end), so uint32_t arithmetic is safe.
-inline bool fits_int32(int64_t max_elems) { return max_elems <= int64_t(std::numeric_limits<int32_t>::max()); }
+inline bool fits_int32(int64_t max_elems) {
+  return max_elems <= int64_t(std::numeric_limits<int32_t>::max());
+}
 
 // ctx.workspace as `count` elements of T, or a clear error when it is missing, too small or misaligned.
-template <class T> T* workspace_as(const KernelContext& ctx, int64_t count, const char* op) {
+template <class T>
+T* workspace_as(const KernelContext& ctx, int64_t count, const char* op) {
   const size_t need = size_t(count) * sizeof(T);
   if (need > ctx.workspace_bytes || (need > 0 && ctx.workspace == nullptr))
     throw std::invalid_argument(std::string("cuda::") + op + ": needs " + std::to_string(need) +
-                                " bytes of workspace, the context has " + std::to_string(ctx.workspace_bytes));
+                                " bytes of workspace, the context has " +
+                                std::to_string(ctx.workspace_bytes));
   if (reinterpret_cast<uintptr_t>(ctx.workspace) % alignof(T) != 0)
     throw std::invalid_argument(std::string("cuda::") + op + ": the context's workspace is not " +
                                 std::to_string(alignof(T)) + "-byte aligned");

@@ -2,7 +2,8 @@
 // GEMM's N dimension (the scheme of kernels/cpu/conv.cpp, which these results match).
 //
 //   x [N, C, H, W], w [K, C, KH, KW], y [N, K, OH, OW], P = OH*OW, CKK = C*KH*KW, chunk of n images:
-//   im2col:           cols [CKK, n*P],   cols[(c,kh,kw), (i,oh,ow)] = x[i, c, oh*SH - PH + kh, ow*SW - PW + kw]
+//   im2col:           cols [CKK, n*P],   cols[(c,kh,kw), (i,oh,ow)] = x[i, c, oh*SH - PH + kh, ow*SW - PW +
+//   kw]
 //                                        (0 where that falls in the padding)
 //   forward:          Y [K, n*P]   = W [K, CKK] * cols          then  Y [K, n, P] -> y [n, K, P]
 //   backward data:    dY [K, n*P] <- dy [n, K, P];  cols = W^T [CKK, K] * dY;  dx = col2im(cols)
@@ -18,14 +19,14 @@
 //   col2im:   a gather, one thread per pixel of dx summing the (at most KH*KW) entries that touch it, in the
 //             CPU's (kh, kw) order: no atomics, deterministic, bit-identical to cpu::col2im.
 //   swap_outer: [A, B, P] -> [B, A, P], the layout change between the GEMM's [K, n, P] and NCHW.
-#include "conv.h"
-#include "cuda/common.cuh"
-#include "gemm.h"
-
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "conv.h"
+#include "cuda/common.cuh"
+#include "gemm.h"
 
 namespace cudagan::cuda {
 namespace {
@@ -41,14 +42,14 @@ std::string geometry_text(const ConvGeometry& g) {
   return "batch " + std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) + " -> " +
          std::to_string(g.out_channels) + ", input " + std::to_string(g.in_h) + "x" + std::to_string(g.in_w) +
          ", kernel " + std::to_string(g.kernel_h) + "x" + std::to_string(g.kernel_w) + ", stride " +
-         std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) + ", pad " + std::to_string(g.pad_h) + "x" +
-         std::to_string(g.pad_w);
+         std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) + ", pad " + std::to_string(g.pad_h) +
+         "x" + std::to_string(g.pad_w);
 }
 
 void check_geometry(const ConvGeometry& g, const char* op) {
   if (!g.valid())
-    throw std::invalid_argument(std::string("cuda::") + op + ": invalid convolution geometry (" + geometry_text(g) +
-                                ")");
+    throw std::invalid_argument(std::string("cuda::") + op + ": invalid convolution geometry (" +
+                                geometry_text(g) + ")");
 }
 
 void check_range(const ConvGeometry& g, int first, int count, const char* op) {
@@ -64,8 +65,8 @@ struct ConvShape {
 };
 
 ConvShape shape_of(const ConvGeometry& g) {
-  return {g.in_channels, g.in_h,     g.in_w,  g.kernel_h, g.kernel_w, g.stride_h,
-          g.stride_w,    g.pad_h,    g.pad_w, g.out_h(),  g.out_w()};
+  return {g.in_channels, g.in_h,  g.in_w,  g.kernel_h, g.kernel_w, g.stride_h,
+          g.stride_w,    g.pad_h, g.pad_w, g.out_h(),  g.out_w()};
 }
 }  // namespace
 
@@ -77,7 +78,8 @@ static __global__ void im2col_kernel(ConvShape s, const float* __restrict__ x, i
   const I ncols = I(count) * p_count;
   const I total = I(s.c) * ncols;
   const I in_px = I(s.h) * I(s.w);
-  for (I idx = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); idx < total; idx += I(gridDim.x) * I(blockDim.x)) {
+  for (I idx = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); idx < total;
+       idx += I(gridDim.x) * I(blockDim.x)) {
     const I p = idx % p_count;
     const I ci = idx / p_count;  // c * count + i
     const I i = ci % I(count);
@@ -108,7 +110,8 @@ static __global__ void col2im_kernel(ConvShape s, const float* __restrict__ cols
   const I in_px = I(s.h) * I(s.w);
   const I total = I(count) * I(s.c) * in_px;
   float* out = dx + I(first) * I(s.c) * in_px;
-  for (I idx = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); idx < total; idx += I(gridDim.x) * I(blockDim.x)) {
+  for (I idx = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); idx < total;
+       idx += I(gridDim.x) * I(blockDim.x)) {
     const int w = int(idx % I(s.w));
     const I t = idx / I(s.w);
     const int h = int(t % I(s.h));
@@ -140,7 +143,8 @@ template <class I>
 static __global__ void swap_outer_kernel(const float* __restrict__ src, I a_count, I b_count, I p_count,
                                          float* __restrict__ dst) {
   const I total = a_count * b_count * p_count;
-  for (I idx = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); idx < total; idx += I(gridDim.x) * I(blockDim.x)) {
+  for (I idx = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); idx < total;
+       idx += I(gridDim.x) * I(blockDim.x)) {
     const I p = idx % p_count;
     const I r = idx / p_count;  // b * A + a
     const I a = r % a_count;
@@ -183,8 +187,8 @@ void swap_outer(const KernelContext& ctx, const float* src, int64_t a, int64_t b
   if (total == 0) return;
   const unsigned blocks = grid_blocks(total, kSwapBlock);
   if (fits_int32(total))
-    swap_outer_kernel<uint32_t><<<blocks, kSwapBlock, 0, ctx.stream>>>(src, uint32_t(a), uint32_t(b), uint32_t(p),
-                                                                        dst);
+    swap_outer_kernel<uint32_t>
+        <<<blocks, kSwapBlock, 0, ctx.stream>>>(src, uint32_t(a), uint32_t(b), uint32_t(p), dst);
   else
     swap_outer_kernel<int64_t><<<blocks, kSwapBlock, 0, ctx.stream>>>(src, a, b, p, dst);
   CUDA_CHECK_LAUNCH();
@@ -202,14 +206,16 @@ ChunkPlan plan_chunks(const KernelContext& ctx, const ConvGeometry& g, const cha
   const int chunk = conv_chunk_images(g, ctx.workspace_bytes);
   if (chunk == 0 || ctx.workspace == nullptr)
     throw std::invalid_argument(std::string("cuda::") + op + ": the kernel context's workspace (" +
-                                std::to_string(ctx.workspace_bytes) + " bytes) is too small for even one image of " +
-                                "this convolution (" + geometry_text(g) + "); it needs at least " +
+                                std::to_string(ctx.workspace_bytes) +
+                                " bytes) is too small for even one image of " + "this convolution (" +
+                                geometry_text(g) + "); it needs at least " +
                                 std::to_string(conv_workspace_bytes(g, 1)) + " bytes");
   float* cols = static_cast<float*>(ctx.workspace);
   const size_t cols_bytes = size_t(g.col_rows() * chunk * g.out_pixels()) * sizeof(float);
   float* staging =
-      chunk > 1 ? reinterpret_cast<float*>(static_cast<char*>(ctx.workspace) + align_up(cols_bytes, kStagingAlign))
-                : nullptr;
+      chunk > 1
+          ? reinterpret_cast<float*>(static_cast<char*>(ctx.workspace) + align_up(cols_bytes, kStagingAlign))
+          : nullptr;
   return {chunk, cols, staging};
 }
 
@@ -218,7 +224,8 @@ ChunkPlan plan_chunks(const KernelContext& ctx, const ConvGeometry& g, const cha
 size_t conv_workspace_bytes(const ConvGeometry& g, int chunk) {
   const size_t cols_bytes = size_t(g.col_rows() * chunk * g.out_pixels()) * sizeof(float);
   if (chunk <= 1) return cols_bytes;
-  return align_up(cols_bytes, kStagingAlign) + size_t(int64_t(g.out_channels) * chunk * g.out_pixels()) * sizeof(float);
+  return align_up(cols_bytes, kStagingAlign) +
+         size_t(int64_t(g.out_channels) * chunk * g.out_pixels()) * sizeof(float);
 }
 
 int conv_chunk_images(const ConvGeometry& g, size_t workspace_bytes) {
@@ -235,19 +242,22 @@ int conv_chunk_images(const ConvGeometry& g, size_t workspace_bytes) {
   return int(chunk);
 }
 
-void im2col(const KernelContext& ctx, const ConvGeometry& g, const float* x, int first, int count, float* cols) {
+void im2col(const KernelContext& ctx, const ConvGeometry& g, const float* x, int first, int count,
+            float* cols) {
   check_geometry(g, "im2col");
   check_range(g, first, count, "im2col");
   launch_im2col(ctx, g, x, first, count, cols);
 }
 
-void col2im(const KernelContext& ctx, const ConvGeometry& g, const float* cols, int first, int count, float* dx) {
+void col2im(const KernelContext& ctx, const ConvGeometry& g, const float* cols, int first, int count,
+            float* dx) {
   check_geometry(g, "col2im");
   check_range(g, first, count, "col2im");
   launch_col2im(ctx, g, cols, first, count, dx);
 }
 
-void conv2d_forward(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* w, float* y) {
+void conv2d_forward(const KernelContext& ctx, const ConvGeometry& g, const float* x, const float* w,
+                    float* y) {
   const ChunkPlan plan = plan_chunks(ctx, g, "conv2d_forward");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   for (int first = 0; first < g.batch; first += plan.chunk) {
@@ -292,8 +302,8 @@ void conv2d_backward_weight(const KernelContext& ctx, const ConvGeometry& g, con
     }
     launch_im2col(ctx, g, x, first, count, plan.cols);
     // beta 0 on the first chunk: dw is overwritten (its old contents are never read, even if NaN).
-    gemm(ctx, false, true, k, ckk, ncols, 1.0f, dy_chunk, ncols, plan.cols, ncols, first == 0 ? 0.0f : 1.0f, dw,
-         ckk);
+    gemm(ctx, false, true, k, ckk, ncols, 1.0f, dy_chunk, ncols, plan.cols, ncols, first == 0 ? 0.0f : 1.0f,
+         dw, ckk);
   }
 }
 

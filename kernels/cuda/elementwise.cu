@@ -22,8 +22,9 @@ struct SumTerm {
 
 }  // namespace
 
-#define CUDAGAN_GRID_STRIDE(i, n) \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+#define CUDAGAN_GRID_STRIDE(i, n)                                           \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
 
 static __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
   CUDAGAN_GRID_STRIDE(i, n) out[i] = a[i] + b[i];

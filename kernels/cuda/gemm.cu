@@ -8,14 +8,14 @@
 // Math mode is set on the handle before every call (the handle is shared, its last mode is not ours to
 // assume): CUBLAS_TF32_TENSOR_OP_MATH when ctx.allow_tf32, else CUBLAS_DEFAULT_MATH, which since CUDA 11
 // keeps sgemm in full fp32.
-#include "cuda/common.cuh"
-#include "gemm.h"
-
 #include <cublas_v2.h>
 
 #include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "cuda/common.cuh"
+#include "gemm.h"
 
 namespace cudagan::cuda {
 namespace {
@@ -64,14 +64,15 @@ void gemm(const KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64
   }
   check_ld(lda, trans_a ? m : k, "lda");
   check_ld(ldb, trans_b ? k : n, "ldb");
-  if (ctx.cublas == nullptr) throw std::invalid_argument("cuda::gemm: the kernel context has no cuBLAS handle");
+  if (ctx.cublas == nullptr)
+    throw std::invalid_argument("cuda::gemm: the kernel context has no cuBLAS handle");
   cublasHandle_t handle = ctx.cublas;
   CUBLAS_CHECK(cublasSetMathMode(handle, ctx.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));  // alpha, beta are host values
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  CUBLAS_CHECK(cublasSgemm(handle, op_b, op_a, in, im, ik, &alpha, b, to_int(ldb, "ldb"), a, to_int(lda, "lda"),
-                           &beta, c, to_int(ldc, "ldc")));
+  CUBLAS_CHECK(cublasSgemm(handle, op_b, op_a, in, im, ik, &alpha, b, to_int(ldb, "ldb"), a,
+                           to_int(lda, "lda"), &beta, c, to_int(ldc, "ldc")));
 }
 
 }  // namespace cudagan::cuda

@@ -6,13 +6,13 @@
 // the mapping does not involve the thread or grid, so results are the same for any launch configuration and
 // a prefix of a longer fill equals the shorter fill. Each grid-stride iteration initializes its own Philox
 // state (curand_init with a subsequence is O(1) for Philox: it only sets the counter).
-#include "cuda/common.cuh"
-#include "random.h"
-
 #include <curand_kernel.h>
 
 #include <stdexcept>
 #include <string>
+
+#include "cuda/common.cuh"
+#include "random.h"
 
 namespace cudagan::cuda {
 namespace {
@@ -23,9 +23,11 @@ constexpr int kValuesPerDraw = 4;  // curand_normal4 / curand_uniform4
 }  // namespace
 
 template <bool kNormal>
-static __global__ void fill_random_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset, float a, float b) {
+static __global__ void fill_random_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset, float a,
+                                          float b) {
   const int64_t groups = (n + kValuesPerDraw - 1) / kValuesPerDraw;
-  for (int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < groups; q += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < groups;
+       q += int64_t(gridDim.x) * blockDim.x) {
     curandStatePhilox4_32_10_t state;
     curand_init(seed, static_cast<unsigned long long>(q), offset, &state);
     float v[kValuesPerDraw];
@@ -52,8 +54,9 @@ static __global__ void fill_random_kernel(float* out, int64_t n, uint64_t seed, 
 void fill_normal(const KernelContext& ctx, float* out, int64_t n, uint64_t seed, uint64_t offset, float mean,
                  float stddev) {
   if (n <= 0) return;
-  fill_random_kernel<true><<<grid_blocks(ceil_div(n, kValuesPerDraw), kRandomBlock), kRandomBlock, 0, ctx.stream>>>(
-      out, n, seed, offset, mean, stddev);
+  fill_random_kernel<true>
+      <<<grid_blocks(ceil_div(n, kValuesPerDraw), kRandomBlock), kRandomBlock, 0, ctx.stream>>>(
+          out, n, seed, offset, mean, stddev);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -63,8 +66,9 @@ void fill_uniform(const KernelContext& ctx, float* out, int64_t n, uint64_t seed
     throw std::invalid_argument("cuda::fill_uniform: empty interval [" + std::to_string(lo) + ", " +
                                 std::to_string(hi) + ")");
   if (n <= 0) return;
-  fill_random_kernel<false><<<grid_blocks(ceil_div(n, kValuesPerDraw), kRandomBlock), kRandomBlock, 0, ctx.stream>>>(
-      out, n, seed, offset, lo, hi - lo);
+  fill_random_kernel<false>
+      <<<grid_blocks(ceil_div(n, kValuesPerDraw), kRandomBlock), kRandomBlock, 0, ctx.stream>>>(
+          out, n, seed, offset, lo, hi - lo);
   CUDA_CHECK_LAUNCH();
 }
 

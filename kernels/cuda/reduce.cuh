@@ -1,6 +1,7 @@
 // A deterministic two-stage full reduction into one device float, shared by elementwise.cu (sum) and
 // bce.cu (the mean loss):
-//   stage 1: grid_blocks(n, kReduceBlock, kMaxPartials) blocks; each thread accumulates term(i) in double over
+//   stage 1: grid_blocks(n, kReduceBlock, kMaxPartials) blocks; each thread accumulates term(i) in double
+//   over
 //            its grid-stride share, the block reduces in a fixed tree, thread 0 writes partials[block]
 //            (partials: doubles in ctx.workspace);
 //   stage 2: one block of kMaxPartials threads adds the partials in a fixed tree and writes
@@ -16,10 +17,12 @@ namespace cudagan::cuda {
 constexpr int kReduceBlock = 256;
 constexpr int kMaxPartials = 1024;  // stage 2's block size, hence at most this many stage-1 blocks
 
-template <class Term> static __global__ void reduce_partials_kernel(Term term, int64_t n, double* partials) {
+template <class Term>
+static __global__ void reduce_partials_kernel(Term term, int64_t n, double* partials) {
   __shared__ double scratch[kReduceBlock / kWarpSize];
   double acc = 0.0;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
     acc += term(i);
   acc = block_sum<kReduceBlock>(acc, scratch);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
@@ -34,7 +37,8 @@ static __global__ void reduce_finish_kernel(const double* partials, int count, d
 
 // out[0] = float(sum over i < n of term(i), in double, / divisor). n == 0 gives 0 / divisor.
 template <class Term>
-void reduce_to_device(const KernelContext& ctx, Term term, int64_t n, double divisor, float* out, const char* op) {
+void reduce_to_device(const KernelContext& ctx, Term term, int64_t n, double divisor, float* out,
+                      const char* op) {
   const int blocks = n > 0 ? int(grid_blocks(n, kReduceBlock, kMaxPartials)) : 0;
   double* partials = workspace_as<double>(ctx, blocks, op);
   if (blocks > 0) {

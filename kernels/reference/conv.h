@@ -20,9 +20,9 @@
 // pixel's contributions in the same (kh, kw) order), so data movement can be compared exactly.
 #pragma once
 
-#include "../conv.h"
-
 #include <cstdint>
+
+#include "../conv.h"
 
 namespace cudagan::reference {
 
@@ -50,7 +50,8 @@ inline int64_t at4(int64_t a, int64_t b, int64_t c, int64_t d, int64_t nb, int64
 }  // namespace conv_detail
 
 // cols [C*KH*KW, count*OH*OW] from images [first, first+count) of x, one element at a time.
-template <class T> void im2col(const ConvGeometry& g, const T* x, int first, int count, T* cols) {
+template <class T>
+void im2col(const ConvGeometry& g, const T* x, int first, int count, T* cols) {
   const int64_t oh_n = g.out_h(), ow_n = g.out_w(), ncols = int64_t(count) * oh_n * ow_n;
   for (int64_t row = 0; row < g.col_rows(); ++row) {
     const int64_t c = row / (g.kernel_h * g.kernel_w);
@@ -67,7 +68,8 @@ template <class T> void im2col(const ConvGeometry& g, const T* x, int first, int
 
 // Gather form of col2im: each pixel of images [first, first+count) of dx is the sum, over (kh, kw) in
 // order, of the cols entries that im2col would have copied it to. Other images are left untouched.
-template <class T> void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx) {
+template <class T>
+void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx) {
   const int64_t oh_n = g.out_h(), ow_n = g.out_w(), ncols = int64_t(count) * oh_n * ow_n;
   for (int64_t n = 0; n < count; ++n)
     for (int64_t c = 0; c < g.in_channels; ++c)
@@ -87,7 +89,8 @@ template <class T> void col2im(const ConvGeometry& g, const T* cols, int first, 
         }
 }
 
-template <class T> void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
+template <class T>
+void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
   const int64_t oh_n = g.out_h(), ow_n = g.out_w();
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t k = 0; k < g.out_channels; ++k)
@@ -106,7 +109,8 @@ template <class T> void conv2d_forward(const ConvGeometry& g, const T* x, const 
         }
 }
 
-template <class T> void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   const int64_t oh_n = g.out_h(), ow_n = g.out_w();
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t c = 0; c < g.in_channels; ++c)
@@ -127,7 +131,8 @@ template <class T> void conv2d_backward_data(const ConvGeometry& g, const T* dy,
         }
 }
 
-template <class T> void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+template <class T>
+void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   const int64_t oh_n = g.out_h(), ow_n = g.out_w();
   for (int64_t k = 0; k < g.out_channels; ++k)
     for (int64_t c = 0; c < g.in_channels; ++c)

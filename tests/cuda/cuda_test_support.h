@@ -4,15 +4,11 @@
 // Tests may call cudaMalloc directly; the library never does (DESIGN.md, memory).
 #pragma once
 
-#include <catch2/catch.hpp>
-
-#include "cuda/check.h"
-#include "cuda_context.h"
-
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -21,11 +17,15 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/check.h"
+#include "cuda_context.h"
+
 namespace cudagan::test {
 
 // n elements of T in device memory. upload / download synchronize the whole device first, so they see (and
 // are seen by) every kernel launched before them on any stream.
-template <class T> class DeviceBuffer {
+template <class T>
+class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   explicit DeviceBuffer(size_t n) : n_(n) {
@@ -109,8 +109,8 @@ class TestContext {
 // Passes when |actual_i - expected_i| <= rel * scale_i for every i (scale_i: the sum of |terms| that formed
 // expected_i, e.g. |A| |B| for a GEMM), else fails once naming the worst element.
 template <class A, class E, class S>
-void require_close_scaled(const std::vector<A>& actual, const std::vector<E>& expected, const std::vector<S>& scale,
-                          double rel, const std::string& what) {
+void require_close_scaled(const std::vector<A>& actual, const std::vector<E>& expected,
+                          const std::vector<S>& scale, double rel, const std::string& what) {
   REQUIRE(actual.size() == expected.size());
   REQUIRE(scale.size() == expected.size());
   int64_t worst = -1, bad = 0;
@@ -136,9 +136,13 @@ void require_close_scaled(const std::vector<A>& actual, const std::vector<E>& ex
   FAIL(msg.str());
 }
 
-template <class T> std::vector<double> to_double(const std::vector<T>& v) { return std::vector<double>(v.begin(), v.end()); }
+template <class T>
+std::vector<double> to_double(const std::vector<T>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
 
-template <class T> std::vector<double> abs_double(const std::vector<T>& v) {
+template <class T>
+std::vector<double> abs_double(const std::vector<T>& v) {
   std::vector<double> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = std::fabs(double(v[i]));
   return out;

@@ -2,10 +2,9 @@
 // never need a GPU. Otherwise, without a usable CUDA device the runner prints one line saying why and exits
 // with 77, which CTest reports as "skipped" (SKIP_RETURN_CODE 77; Catch2 v2 has no SKIP of its own).
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <cuda_runtime.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstring>
 
@@ -30,7 +29,8 @@ int main(int argc, char** argv) {
     int count = 0;
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess) {
-      std::printf("cudagan CUDA tests skipped: %s (%s)\n", cudaGetErrorString(status), cudaGetErrorName(status));
+      std::printf("cudagan CUDA tests skipped: %s (%s)\n", cudaGetErrorString(status),
+                  cudaGetErrorName(status));
       return kSkipReturnCode;
     }
     if (count == 0) {

@@ -2,17 +2,17 @@
 // (statistics, reproducibility, independence from the launch), and the error-checking macros.
 // Adam: the CUDA update mirrors the CPU's float operations without FMA contraction and uses the same
 // host-rounded constants, so the trajectories agree to rounding (rtol 1e-6; exact in practice).
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "adam.h"
 #include "cuda/check.h"
 #include "cuda_context.h"
 #include "cuda_test_support.h"
 #include "random.h"
 #include "support/compare.h"
-
-#include <cmath>
-#include <cstdint>
-#include <string>
-#include <vector>
 
 using namespace cudagan;
 using test::DeviceBuffer;
@@ -64,8 +64,8 @@ TEST_CASE("cuda adam_step_multi follows cpu adam_step per tensor for 10 steps", 
       cuda::adam_step_multi(tc.ctx(), h, segments.data(), int(segments.size()));
     }
     for (size_t s = 0; s < sizes.size(); ++s) {
-      const std::string what = "adam segment " + std::to_string(s) + " (n " + std::to_string(sizes[s]) + ", wd " +
-                               std::to_string(weight_decay) + ")";
+      const std::string what = "adam segment " + std::to_string(s) + " (n " + std::to_string(sizes[s]) +
+                               ", wd " + std::to_string(weight_decay) + ")";
       test::require_close(p_d[s].download(), host[s].p, 1e-7, 1e-6, what + " param");
       test::require_close(m_d[s].download(), host[s].m, 1e-7, 1e-6, what + " m");
       test::require_close(v_d[s].download(), host[s].v, 1e-9, 1e-6, what + " v");
@@ -103,7 +103,8 @@ TEST_CASE("cuda adam rejects step 0 and a workspace too small for the segment ta
   REQUIRE_THROWS_AS(cuda::adam_step_multi(tc.ctx(), h, segments.data(), 4), std::invalid_argument);
 }
 
-TEST_CASE("cuda fill_normal has mean 0 and std 1 and is reproducible from seed and offset", "[cuda][random]") {
+TEST_CASE("cuda fill_normal has mean 0 and std 1 and is reproducible from seed and offset",
+          "[cuda][random]") {
   TestContext tc;
   const int64_t n = 1000003;  // not a multiple of 4: the last Philox draw is partly used
   DeviceBuffer<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n)), c(static_cast<size_t>(n));
@@ -163,11 +164,13 @@ TEST_CASE("cuda fill_uniform stays within lo and hi with the right mean", "[cuda
 
 TEST_CASE("CUDA_CHECK and CUBLAS_CHECK throw CudaError naming the call", "[cuda][check]") {
   REQUIRE_THROWS_AS(CUDA_CHECK(cudaSetDevice(-1)), cuda::CudaError);
-  REQUIRE_THROWS_WITH(CUDA_CHECK(cudaSetDevice(-1)), Catch::Contains("cudaSetDevice(-1)") &&
-                                                         Catch::Contains("cudaErrorInvalidDevice"));
+  REQUIRE_THROWS_WITH(CUDA_CHECK(cudaSetDevice(-1)),
+                      Catch::Contains("cudaSetDevice(-1)") && Catch::Contains("cudaErrorInvalidDevice"));
   // The failure is not left behind as the runtime's "last error" for the next launch check to report.
   REQUIRE(cudaGetLastError() == cudaSuccess);
-  REQUIRE_THROWS_WITH(CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE), Catch::Contains("CUBLAS_STATUS_INVALID_VALUE"));
-  REQUIRE_THROWS_WITH(CURAND_CHECK(CURAND_STATUS_LAUNCH_FAILURE), Catch::Contains("CURAND_STATUS_LAUNCH_FAILURE"));
+  REQUIRE_THROWS_WITH(CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE),
+                      Catch::Contains("CUBLAS_STATUS_INVALID_VALUE"));
+  REQUIRE_THROWS_WITH(CURAND_CHECK(CURAND_STATUS_LAUNCH_FAILURE),
+                      Catch::Contains("CURAND_STATUS_LAUNCH_FAILURE"));
   REQUIRE_NOTHROW(CUDA_CHECK(cudaSuccess));
 }

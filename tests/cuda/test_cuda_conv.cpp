@@ -5,17 +5,17 @@
 //     result, which can cancel to near zero;
 //   im2col / col2im: bit-exact against cpu::im2col / cpu::col2im (pure data movement, and col2im adds in the
 //     CPU's order).
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "conv.h"
 #include "cuda/check.h"
 #include "cuda_context.h"
 #include "cuda_test_support.h"
 #include "gemm.h"
 #include "support/compare.h"
-
-#include <cmath>
-#include <cstdint>
-#include <string>
-#include <vector>
 
 using namespace cudagan;
 using test::DeviceBuffer;
@@ -24,10 +24,11 @@ using test::TestContext;
 namespace {
 
 std::string describe(const ConvGeometry& g) {
-  return "conv N" + std::to_string(g.batch) + " C" + std::to_string(g.in_channels) + " " + std::to_string(g.in_h) +
-         "x" + std::to_string(g.in_w) + " K" + std::to_string(g.out_channels) + " k" + std::to_string(g.kernel_h) +
-         "x" + std::to_string(g.kernel_w) + " s" + std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) +
-         " p" + std::to_string(g.pad_h) + "x" + std::to_string(g.pad_w);
+  return "conv N" + std::to_string(g.batch) + " C" + std::to_string(g.in_channels) + " " +
+         std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + " K" + std::to_string(g.out_channels) +
+         " k" + std::to_string(g.kernel_h) + "x" + std::to_string(g.kernel_w) + " s" +
+         std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) + " p" + std::to_string(g.pad_h) +
+         "x" + std::to_string(g.pad_w);
 }
 
 ConvGeometry geometry(int batch, int c, int h, int w, int k, int kh, int kw, int sh, int sw, int ph, int pw) {
@@ -50,9 +51,12 @@ ConvGeometry geometry(int batch, int c, int h, int w, int k, int kh, int kw, int
 // convolution's geometry, and shapes whose kernels launch well over 1024 threads.
 std::vector<ConvGeometry> conv_geometries() {
   return {
-      geometry(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0),       geometry(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),
-      geometry(3, 4, 13, 11, 6, 4, 4, 2, 2, 2, 2),      geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1),
-      geometry(2, 5, 9, 12, 3, 5, 3, 2, 1, 0, 2),       geometry(4, 16, 8, 8, 7, 1, 1, 1, 1, 0, 0),
+      geometry(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0),
+      geometry(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),
+      geometry(3, 4, 13, 11, 6, 4, 4, 2, 2, 2, 2),
+      geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1),
+      geometry(2, 5, 9, 12, 3, 5, 3, 2, 1, 0, 2),
+      geometry(4, 16, 8, 8, 7, 1, 1, 1, 1, 0, 0),
       transpose_geometry(3, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1),  // ConvTranspose2d 12 -> 6, 4x4 -> 8x8
       geometry(2, 64, 16, 16, 32, 4, 4, 2, 2, 1, 1),
   };
@@ -63,7 +67,8 @@ struct ConvData {
 };
 
 ConvData conv_data(const ConvGeometry& g, uint64_t seed) {
-  return {test::random_vector<float>(g.input_elems(), seed), test::random_vector<float>(g.weight_elems(), seed + 1),
+  return {test::random_vector<float>(g.input_elems(), seed),
+          test::random_vector<float>(g.weight_elems(), seed + 1),
           test::random_vector<float>(g.output_elems(), seed + 2)};
 }
 
@@ -93,7 +98,8 @@ void check_conv(const ConvGeometry& g, const ConvData& d, size_t workspace_bytes
   cpu::conv2d_backward_weight<double>(g, xa.data(), dya.data(), dw_scale.data());
 
   const int64_t kk = int64_t(g.kernel_h) * g.kernel_w;
-  test::require_close_scaled(y.download(), y_ref, y_scale, test::dot_tolerance(g.col_rows()), what + " forward");
+  test::require_close_scaled(y.download(), y_ref, y_scale, test::dot_tolerance(g.col_rows()),
+                             what + " forward");
   test::require_close_scaled(dx.download(), dx_ref, dx_scale, test::dot_tolerance(g.out_channels * kk),
                              what + " backward data");
   test::require_close_scaled(dw.download(), dw_ref, dw_scale, test::dot_tolerance(g.batch * g.out_pixels()),
@@ -118,7 +124,8 @@ TEST_CASE("cuda gemm matches cpu gemm for every transpose combination", "[cuda][
       cuda::gemm(tc.ctx(), ta, tb, m, n, k, alpha, a_d.get(), lda, b_d.get(), ldb, beta, c_d.get(), ldc);
 
       auto ref = test::to_double(c), scale = test::abs_double(c);
-      const auto ad = test::to_double(a), bd = test::to_double(b), aa = test::abs_double(a), ba = test::abs_double(b);
+      const auto ad = test::to_double(a), bd = test::to_double(b), aa = test::abs_double(a),
+                 ba = test::abs_double(b);
       cpu::gemm<double>(ta, tb, m, n, k, alpha, ad.data(), lda, bd.data(), ldb, beta, ref.data(), ldc);
       cpu::gemm<double>(ta, tb, m, n, k, std::fabs(alpha), aa.data(), lda, ba.data(), ldb, std::fabs(beta),
                         scale.data(), ldc);
@@ -136,7 +143,8 @@ TEST_CASE("cuda gemm with TF32 tensor-op math stays within TF32 rounding", "[cud
   DeviceBuffer<float> a_d(a), b_d(b), c_d(size_t(m * n));
   cuda::gemm(tc.ctx(), false, false, m, n, k, 1.0f, a_d.get(), k, b_d.get(), n, 0.0f, c_d.get(), n);
   std::vector<double> ref(size_t(m * n)), scale(size_t(m * n));
-  const auto ad = test::to_double(a), bd = test::to_double(b), aa = test::abs_double(a), ba = test::abs_double(b);
+  const auto ad = test::to_double(a), bd = test::to_double(b), aa = test::abs_double(a),
+             ba = test::abs_double(b);
   cpu::gemm<double>(false, false, m, n, k, 1.0, ad.data(), k, bd.data(), n, 0.0, ref.data(), n);
   cpu::gemm<double>(false, false, m, n, k, 1.0, aa.data(), k, ba.data(), n, 0.0, scale.data(), n);
   // TF32 keeps 10 mantissa bits: each input is off by up to 2^-10 relative (rounded or truncated), so each
@@ -162,9 +170,9 @@ TEST_CASE("cuda gemm with k == 0 scales C by beta and ignores NaN when beta is 0
 TEST_CASE("cuda gemm rejects a leading dimension below the row length", "[cuda][gemm]") {
   TestContext tc;
   DeviceBuffer<float> buf(64);
-  REQUIRE_THROWS_AS(cuda::gemm(tc.ctx(), false, false, 4, 4, 4, 1.0f, buf.get(), 3, buf.get(), 4, 0.0f,
-                               buf.get(), 4),
-                    std::invalid_argument);
+  REQUIRE_THROWS_AS(
+      cuda::gemm(tc.ctx(), false, false, 4, 4, 4, 1.0f, buf.get(), 3, buf.get(), 4, 0.0f, buf.get(), 4),
+      std::invalid_argument);
 }
 
 TEST_CASE("cuda im2col and col2im match the cpu bit for bit", "[cuda][conv]") {
@@ -182,8 +190,8 @@ TEST_CASE("cuda im2col and col2im match the cpu bit for bit", "[cuda][conv]") {
       cuda::im2col(tc.ctx(), g, x_d.get(), f, c, cols_d.get());
       std::vector<float> cols(cols_n);
       cpu::im2col<float>(g, x.data(), f, c, cols.data());
-      test::require_equal(cols_d.download(), cols, what + " im2col [" + std::to_string(f) + ", +" +
-                                                       std::to_string(c) + ")");
+      test::require_equal(cols_d.download(), cols,
+                          what + " im2col [" + std::to_string(f) + ", +" + std::to_string(c) + ")");
 
       // col2im writes only images [f, f + c): the others must keep their (random, finite) contents.
       const auto col_in = test::random_vector<float>(int64_t(cols_n), 43);
@@ -191,8 +199,8 @@ TEST_CASE("cuda im2col and col2im match the cpu bit for bit", "[cuda][conv]") {
       DeviceBuffer<float> col_d(col_in), dx_d(dx);
       cuda::col2im(tc.ctx(), g, col_d.get(), f, c, dx_d.get());
       cpu::col2im<float>(g, col_in.data(), f, c, dx.data());
-      test::require_equal(dx_d.download(), dx, what + " col2im [" + std::to_string(f) + ", +" + std::to_string(c) +
-                                                   ")");
+      test::require_equal(dx_d.download(), dx,
+                          what + " col2im [" + std::to_string(f) + ", +" + std::to_string(c) + ")");
     }
   }
 }
@@ -205,9 +213,11 @@ TEST_CASE("cuda conv2d forward and backward match the cpu", "[cuda][conv]") {
   }
 }
 
-TEST_CASE("cuda conv2d with a small workspace runs several chunks and gives the same results", "[cuda][conv]") {
-  for (const ConvGeometry& g : {geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1), geometry(7, 6, 9, 10, 5, 3, 3, 1, 1, 1, 1),
-                                transpose_geometry(5, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1)}) {
+TEST_CASE("cuda conv2d with a small workspace runs several chunks and gives the same results",
+          "[cuda][conv]") {
+  for (const ConvGeometry& g :
+       {geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1), geometry(7, 6, 9, 10, 5, 3, 3, 1, 1, 1, 1),
+        transpose_geometry(5, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1)}) {
     const ConvData d = conv_data(g, 61);
     // Two images per chunk: chunks of 2, 2, ..., and a last chunk of one image (the no-staging path) for odd
     // batches.

@@ -2,11 +2,21 @@
 // random inputs. Sizes are odd and well above 1024 elements (several blocks, and for the reductions several
 // partials). Tolerances:
 //   - selections and single IEEE operations (relu, leaky_relu, add, mul, scale, fill, copy, add_bias): exact;
-//   - axpy and the activation backward passes: the CUDA code avoids FMA contraction and so rounds like the CPU;
+//   - axpy and the activation backward passes: the CUDA code avoids FMA contraction and so rounds like the
+//   CPU;
 //     rtol 1e-6 (not 0) in case a CPU build ever contracts them;
-//   - tanh / sigmoid forward: CUDA's tanhf / expf are within 2 ulp, glibc's within 1-2: rtol 1e-5, plus a tiny
+//   - tanh / sigmoid forward: CUDA's tanhf / expf are within 2 ulp, glibc's within 1-2: rtol 1e-5, plus a
+//   tiny
 //     atol for sigmoid's subnormal results near -100 where one ulp is a large relative step;
-//   - reductions (sum, bias_backward, BCE loss): both backends accumulate in double and round once: rtol 1e-6.
+//   - reductions (sum, bias_backward, BCE loss): both backends accumulate in double and round once: rtol
+//   1e-6.
+#include <cmath>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <vector>
+
 #include "activation.h"
 #include "bce.h"
 #include "bias.h"
@@ -15,13 +25,6 @@
 #include "cuda_test_support.h"
 #include "elementwise.h"
 #include "support/compare.h"
-
-#include <cmath>
-#include <cstdint>
-#include <iterator>
-#include <limits>
-#include <string>
-#include <vector>
 
 using namespace cudagan;
 using test::DeviceBuffer;
@@ -61,8 +64,8 @@ TEST_CASE("cuda activations match the cpu", "[cuda][activation]") {
     // Backward from the CPU's y (tanh, sigmoid read y), so both sides see identical inputs.
     DeviceBuffer<float> y_cpu_d(y);
     cpu::activation_backward<float>(a, x.data(), y.data(), dy.data(), dx.data(), kN, slope);
-    cuda::activation_backward(tc.ctx(), a, exact ? x_d.get() : nullptr, exact ? nullptr : y_cpu_d.get(), dy_d.get(),
-                              dx_d.get(), kN, slope);
+    cuda::activation_backward(tc.ctx(), a, exact ? x_d.get() : nullptr, exact ? nullptr : y_cpu_d.get(),
+                              dy_d.get(), dx_d.get(), kN, slope);
     test::require_close(dx_d.download(), dx, 0.0, 1e-6, what + " backward");
   }
 }
@@ -123,7 +126,8 @@ TEST_CASE("cuda sum is deterministic and matches the cpu", "[cuda][elementwise]"
     cuda::sum(tc.ctx(), x_d.get(), n, again_d.get());
     float expected = 0;
     cpu::sum<float>(x.data(), n, &expected);
-    test::require_close(out_d.download(), std::vector<float>{expected}, 0.0, 1e-6, "sum n=" + std::to_string(n));
+    test::require_close(out_d.download(), std::vector<float>{expected}, 0.0, 1e-6,
+                        "sum n=" + std::to_string(n));
     test::require_equal(again_d.download(), out_d.download(), "sum twice n=" + std::to_string(n));
   }
   DeviceBuffer<float> out_d(std::vector<float>{42.0f});
@@ -143,7 +147,8 @@ TEST_CASE("cuda bias forward and backward match the cpu", "[cuda][bias]") {
     int64_t outer, channels, inner;
   };
   // conv-like, linear-like (inner 1, many channels), and more channels than a grid's y dimension (65535).
-  for (Shape s : {Shape{3, 5, 1031}, Shape{64, 1024, 1}, Shape{2, 70001, 3}, Shape{1, 1, 1}, Shape{7, 3, 4099}}) {
+  for (Shape s :
+       {Shape{3, 5, 1031}, Shape{64, 1024, 1}, Shape{2, 70001, 3}, Shape{1, 1, 1}, Shape{7, 3, 4099}}) {
     const std::string what = "bias [" + std::to_string(s.outer) + ", " + std::to_string(s.channels) + ", " +
                              std::to_string(s.inner) + "]";
     const int64_t n = s.outer * s.channels * s.inner;
@@ -172,8 +177,10 @@ TEST_CASE("cuda bce with logits matches the cpu, also at logits +-100", "[cuda][
     const float zs[] = {100.0f, -100.0f, 100.0f, -100.0f, 100.0f, -100.0f, 0.0f};
     const float ts[] = {1.0f, 0.0f, 0.0f, 1.0f, 0.5f, 0.5f, 0.5f};
     for (size_t i = 0; i < std::size(zs) && i < size_t(n); ++i) z[i] = zs[i], t[i] = ts[i];
-    for (size_t i = std::size(zs); i < size_t(n); i += 3) t[i] = t[i] < 0.5f ? 0.0f : 1.0f;  // some hard targets
-    DeviceBuffer<float> z_d(z), t_d(t), loss_d(1), dz_d(static_cast<size_t>(n)), grad_d(std::vector<float>{0.75f});
+    for (size_t i = std::size(zs); i < size_t(n); i += 3)
+      t[i] = t[i] < 0.5f ? 0.0f : 1.0f;  // some hard targets
+    DeviceBuffer<float> z_d(z), t_d(t), loss_d(1), dz_d(static_cast<size_t>(n)),
+        grad_d(std::vector<float>{0.75f});
 
     float loss = 0;
     cpu::bce_with_logits_forward<float>(z.data(), t.data(), n, &loss);

@@ -1,0 +1,45 @@
+// dcgan_train's configuration: the flags (CLI11), the same keys in a YAML file (--config), and the
+// resolved configuration written back as YAML so `--config OUT/config.yaml` repeats a run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cudagan::apps {
+
+struct TrainConfig {
+  std::string data;            // image folder, MNIST folder, or "synthetic"
+  std::string out;             // output folder
+  int epochs = 5;
+  int batch_size = 128;
+  double lr = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+  int nz = 100;
+  int ngf = 64;
+  int ndf = 64;
+  int image_size = 64;
+  std::string channels = "auto";  // auto, 1 or 3
+  uint64_t seed = 1;
+  std::string device = "auto";    // auto, cpu, cuda, cuda:N
+  int workers = 2;
+  int64_t max_steps = 0;          // 0: no limit
+  int64_t sample_every = 500;
+  int64_t checkpoint_every = 1000;
+  int64_t log_every = 50;
+  bool tf32 = false;
+  std::string resume;             // checkpoint to continue from ("" none; "latest": OUT/checkpoints/latest)
+};
+
+// Parses argv (and the YAML file named by --config, whose values the flags override). Returns false
+// when the program should exit with `exit_code` (--help, or a usage error already printed).
+bool parse_train_config(int argc, char** argv, TrainConfig& config, int& exit_code);
+
+// Checks ranges; throws cudagan::Error with a one-line message naming the flag.
+void validate(const TrainConfig& config);
+
+// The YAML text of a configuration (every key, flags' names), as written to OUT/config.yaml.
+std::string to_yaml(const TrainConfig& config);
+
+}  // namespace cudagan::apps

@@ -1,0 +1,59 @@
+// Everything dcgan_train writes besides checkpoints: losses.csv, the sample grids and progress.gif,
+// loss.png, and the console (log lines, and a live progress bar when stdout is a terminal).
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cudagan/dcgan.h"
+#include "cudagan/gif.h"
+#include "cudagan/image_io.h"
+
+namespace cudagan::apps {
+
+struct LossRow {
+  int64_t step = 0, epoch = 0;
+  dcgan::StepStats stats;
+  double images_per_s = 0, elapsed_s = 0;
+};
+
+class TrainOutputs {
+ public:
+  // Opens OUT (creating samples/ and checkpoints/); with resume_step >= 0, keeps the rows and sample
+  // grids of steps <= resume_step from an earlier run and drops the rest.
+  TrainOutputs(const std::string& out, int64_t resume_step);
+  ~TrainOutputs();
+
+  std::string path(const std::string& name) const;  // OUT/name
+  void add_row(const LossRow& row);                 // appended to losses.csv (flushed)
+  void add_sample_grid(int64_t step, const Tensor& images);  // samples/step_XXXXXXX.png + a GIF frame
+  void write_summaries() const;                             // progress.gif and loss.png
+  const std::vector<LossRow>& rows() const { return rows_; }
+
+ private:
+  std::string out_;
+  std::FILE* csv_ = nullptr;
+  std::vector<LossRow> rows_;
+  GifAnimation gif_;
+};
+
+// The console: one line per log interval like the PyTorch example, plus images/s and ETA.
+class Console {
+ public:
+  Console(int64_t total_steps, int epochs, int64_t batches_per_epoch, int batch_size);
+  void step(const LossRow& row, int64_t batch_in_epoch, bool log_line);
+  void message(const std::string& line);  // a line of its own (clears the progress bar first)
+
+ private:
+  std::string eta(int64_t step, double images_per_s) const;
+  int64_t total_steps_;
+  int batch_size_;
+  int epochs_;
+  int64_t batches_per_epoch_;
+  bool tty_;
+  bool bar_shown_ = false;
+  double recent_rate_ = 0;
+};
+
+}  // namespace cudagan::apps

@@ -1,0 +1,34 @@
+// DCGAN checkpoints: both networks, both Adam states, the step, epoch and random-generator state, in
+// one safetensors file (readable by `safetensors.torch.load_file`). Tensor names follow PyTorch's
+// module naming under a prefix: "G.main.0.weight", "D.main.2.running_mean", and the Adam moments
+// "G_adam.main.0.weight.exp_avg" / ".exp_avg_sq". Scalars and the run's configuration (YAML) are in
+// the file's metadata. Files are written atomically: a crash never leaves a half-written checkpoint.
+#pragma once
+
+#include <string>
+
+#include "cudagan/dcgan.h"
+
+namespace cudagan::dcgan {
+
+struct TrainingState {
+  int64_t step = 0;            // optimizer steps taken
+  int64_t epoch = 0;           // the epoch the next step belongs to
+  int64_t batch_in_epoch = 0;  // batches of that epoch already consumed
+  cudagan::Generator::State rng{};  // the noise generator, to continue the same draws
+  std::string config_yaml;          // the run's resolved configuration
+};
+
+void save_checkpoint(const std::string& path, const Generator& g, const Discriminator& d, optim::Adam& opt_g,
+                     optim::Adam& opt_d, const TrainingState& state);
+
+// Loads into networks and optimizers built with the same architecture; throws cudagan::Error naming
+// the file and the mismatch (e.g. a different --image-size) otherwise.
+TrainingState load_checkpoint(const std::string& path, Generator& g, Discriminator& d, optim::Adam& opt_g,
+                              optim::Adam& opt_d);
+
+// The architecture recorded in a checkpoint, and a generator loaded from it (for sampling).
+Architecture checkpoint_architecture(const std::string& path);
+std::unique_ptr<Generator> load_generator(const std::string& path, Device device);
+
+}  // namespace cudagan::dcgan
