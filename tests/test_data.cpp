@@ -96,7 +96,7 @@ void require_in_range(const std::vector<float>& v) {
 // ---------------------------------------------------------------------------------------------
 // the pixel pipeline
 
-TEST_CASE("data: area resize gives exact block means; never nearest", "[data]") {
+TEST_CASE("data: area resize gives exact block means, never nearest", "[data]") {
   // A one-pixel checker of 0 and 200 halved: every output averages two of each, 100 exactly
   // (nearest would give 0 or 200).
   const auto checker = image(8, 8, 1, [](int x, int y, int) { return (x + y) % 2 ? 200 : 0; });
