@@ -7,6 +7,9 @@ if(NOT CUDAGAN_CUDA STREQUAL "OFF")
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 80 90 CACHE STRING "GPU architectures to build for (A100: 80, H100/H200: 90)")
     endif()
+    # The shared CUDA runtime everywhere (the engine's host code links CUDA::cudart): a process with
+    # both the static and the shared runtime would hold two runtimes with separate state.
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
     enable_language(CUDA)
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)

@@ -16,18 +16,24 @@
 
 namespace cudagan {
 
+// One recorded op in the graph: the output's grad_fn(). Ops create nodes through record(); user
+// code meets them only to inspect a graph (grad_fn()->name(), e.g. "conv2d").
 class Node {
  public:
   // Given d(loss)/d(output), returns d(loss)/d(input) for each input, in order; an undefined
-  // tensor stands for "no gradient" (e.g. an input that requires none).
+  // tensor stands for "no gradient" (e.g. an input that requires none). Each gradient has its
+  // input's shape, dtype and device.
   using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
   Node(std::string name, std::vector<Tensor> inputs, BackwardFn backward);
-  const std::string& name() const { return name_; }
-  const std::vector<Tensor>& inputs() const { return inputs_; }
+  const std::string& name() const { return name_; }              // the op's name, for messages
+  const std::vector<Tensor>& inputs() const { return inputs_; }  // empty once released
   bool released() const { return released_; }
-  std::vector<Tensor> run(const Tensor& grad_output);  // then releases
-  void release();
+  // Calls the backward function. Throws cudagan::Error when the node was released (backward
+  // through the same graph twice) or the function returns the wrong number of gradients. The
+  // caller (Tensor::backward) releases the node afterwards.
+  std::vector<Tensor> run(const Tensor& grad_output);
+  void release();  // frees the saved tensors and the inputs
 
  private:
   std::string name_;
@@ -44,6 +50,7 @@ Tensor record(Tensor output, std::string name, std::vector<Tensor> inputs, Node:
 // True when any input requires a gradient and recording is on (ops may skip saving tensors otherwise).
 bool needs_grad(const std::vector<Tensor>& inputs);
 
+// Whether ops record on this thread: false inside a NoGradGuard (and during backward itself).
 bool grad_enabled();
 
 // While alive, ops record nothing (evaluation, optimizer updates). Per thread, like PyTorch's.

@@ -13,6 +13,7 @@
 
 namespace cudagan::blas {
 
+// What info() reports about the loaded OpenBLAS.
 struct Info {
   std::string library;  // "OpenBLAS 0.3.21 ..."
   std::string kernels;  // the kernel set in use, e.g. "Haswell", "SkylakeX", "Zen"
@@ -22,10 +23,12 @@ struct Info {
   int threads = 1;
 };
 
-Info info();
-// How capable an OpenBLAS kernel set is: 1 generic SSE, 2 AVX, 3 AVX2+FMA, 4 AVX-512.
+Info info();  // asks the loaded OpenBLAS; never throws
+// How capable an OpenBLAS kernel set is: 1 generic SSE, 2 AVX, 3 AVX2+FMA, 4 AVX-512; names are
+// compared case-insensitively and unknown ones rank 1.
 int kernel_rank(const std::string& kernels);
-std::string describe();  // one line for logs
+// One line for logs, e.g. "OpenBLAS 0.3.21 ... Zen; kernels Zen; 2 threads".
+std::string describe();
 
 // Call first thing in main(), before any thread starts. When OpenBLAS picked a kernel set weaker
 // than the CPU supports (and the user did not set OPENBLAS_CORETYPE), or OMP_WAIT_POLICY is unset,

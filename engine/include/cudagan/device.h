@@ -8,9 +8,11 @@ namespace cudagan {
 
 enum class DeviceType { cpu, cuda };
 
+// A device tag: a plain value, cheap to copy. Naming a GPU checks nothing; using one that is not
+// there (or a GPU in a build without CUDA) throws cudagan::Error where memory is first allocated.
 struct Device {
   DeviceType type = DeviceType::cpu;
-  int index = 0;
+  int index = 0;  // the GPU ordinal (as CUDA numbers the visible devices); 0 and ignored for the CPU
 
   static Device cpu() { return {DeviceType::cpu, 0}; }
   static Device cuda(int index = 0) { return {DeviceType::cuda, index}; }
@@ -20,6 +22,7 @@ struct Device {
   bool is_cpu() const { return type == DeviceType::cpu; }
   bool is_cuda() const { return type == DeviceType::cuda; }
   std::string str() const;  // "cpu" or "cuda:N"
+  // Same device: same type and, for GPUs, the same index.
   bool operator==(const Device& o) const { return type == o.type && (is_cpu() || index == o.index); }
   bool operator!=(const Device& o) const { return !(*this == o); }
 };

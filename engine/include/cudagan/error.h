@@ -15,6 +15,7 @@ class Error : public std::runtime_error {
 };
 
 namespace detail {
+// Every argument streamed (operator<<) into one string: how CUDAGAN_CHECK builds its message.
 template <class... Args> std::string concat(const Args&... args) {
   std::ostringstream s;
   (s << ... << args);

@@ -9,15 +9,19 @@
 
 namespace cudagan {
 
+// Not thread-safe: give each thread its own (split()). Copying a generator copies its state, so
+// the copy repeats the original's numbers.
 class Generator {
  public:
-  explicit Generator(uint64_t seed = 0);
-  uint64_t next_u64();
-  double uniform();  // [0, 1)
-  double normal();   // N(0, 1)
-  // An independent generator derived from this one (e.g. one per data-loader worker or per epoch).
+  explicit Generator(uint64_t seed = 0);  // any seed; equal seeds give equal sequences
+  uint64_t next_u64();  // 64 uniformly distributed bits
+  double uniform();     // [0, 1), 53 random bits
+  double normal();      // N(0, 1); consumes two next_u64() draws
+  // An independent generator derived from this one (e.g. one per data-loader worker or per epoch);
+  // advances this one by one draw.
   Generator split();
 
+  // The complete state: set_state(state()) later continues the same sequence exactly.
   using State = std::array<uint64_t, 4>;
   State state() const { return s_; }
   void set_state(const State& s) { s_ = s; }

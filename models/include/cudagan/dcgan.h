@@ -18,6 +18,7 @@
 
 namespace cudagan::dcgan {
 
+// The hyper-parameters that fix both networks' shapes (checkpoints record them).
 struct Architecture {
   int image_size = 64;  // S: a power of two in [16, 256]
   int channels = 3;     // C
@@ -31,10 +32,13 @@ void validate(const Architecture& a);
 // Stride-2 layers per network: log2(image_size) - 2 (4 for 64x64).
 int upsampling_layers(int image_size);
 
+// Both networks are built on the CPU with PyTorch's default initialisation drawn from `rng`; call
+// init_weights for the paper's, then Module::to(device). The constructors throw cudagan::Error for
+// an architecture validate() rejects; forward() throws for inputs of the wrong shape.
 class Generator : public nn::Module {
  public:
   Generator(const Architecture& a, cudagan::Generator& rng);
-  Tensor forward(const Tensor& z) override;  // [N, nz] or [N, nz, 1, 1] -> [N, C, S, S]
+  Tensor forward(const Tensor& z) override;  // [N, nz] or [N, nz, 1, 1] -> [N, C, S, S] in [-1, 1]
   const Architecture& architecture() const { return arch_; }
 
  private:
@@ -66,7 +70,8 @@ struct StepStats {
 
 // One DCGAN training step, exactly as the reference: D on a real batch (label 1) and on a fake batch
 // (label 0, generator output detached), D's Adam step; then G with the non-saturating loss (label 1
-// through D), G's Adam step. `real` must be on the networks' device; noise is drawn from `rng`.
+// through D), G's Adam step. `real` [N, C, S, S] in [-1, 1] must be on the networks' device; noise
+// is drawn from `rng`. Throws cudagan::Error as the ops do (shapes, devices).
 StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
                      cudagan::Generator& rng);
 

@@ -11,6 +11,7 @@
 
 namespace cudagan::dcgan {
 
+// Where a run is, besides the weights: what a resumed run needs to continue exactly.
 struct TrainingState {
   int64_t step = 0;            // optimizer steps taken
   int64_t epoch = 0;           // the epoch the next step belongs to
@@ -19,15 +20,21 @@ struct TrainingState {
   std::string config_yaml;          // the run's resolved configuration
 };
 
+// Writes g, d (parameters and batchnorm buffers), both optimizers' moments and step counts, the
+// architecture and `state` to `path` (networks on any device; copied to the host). Throws
+// cudagan::Error naming the path when it cannot be written.
 void save_checkpoint(const std::string& path, const Generator& g, const Discriminator& d, optim::Adam& opt_g,
                      optim::Adam& opt_d, const TrainingState& state);
 
-// Loads into networks and optimizers built with the same architecture; throws cudagan::Error naming
-// the file and the mismatch (e.g. a different --image-size) otherwise.
+// Loads into networks and optimizers built with the same architecture (on any device: values are
+// copied into the existing tensors); throws cudagan::Error naming the file and the mismatch (e.g.
+// a different --image-size) otherwise, and for an unreadable, truncated or non-DCGAN file.
 TrainingState load_checkpoint(const std::string& path, Generator& g, Discriminator& d, optim::Adam& opt_g,
                               optim::Adam& opt_d);
 
-// The architecture recorded in a checkpoint, and a generator loaded from it (for sampling).
+// The architecture recorded in a checkpoint, and a generator built with it, loaded and moved to
+// `device` (for sampling; in training mode: call eval() for batchnorm's running statistics).
+// Both throw cudagan::Error naming the file when it cannot be read or is not a DCGAN checkpoint.
 Architecture checkpoint_architecture(const std::string& path);
 std::unique_ptr<Generator> load_generator(const std::string& path, Device device);
 

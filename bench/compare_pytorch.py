@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""DCGAN training-step throughput, cudagan next to PyTorch on the same machine.
+
+Runs our bench_train_step (Google Benchmark, JSON output) and then the identical model and step in PyTorch:
+the architecture of models/src/dcgan.cpp (pytorch/examples/dcgan without the final Sigmoid), weights
+N(0, 0.02), batchnorm gamma N(1, 0.02) and beta 0, Adam lr 2e-4 betas (0.5, 0.999), BCEWithLogitsLoss,
+D on a real and a fake batch, D's step, then G's non-saturating step. Synthetic images are generated once
+and stay on the device, so data loading is excluded on both sides. Prints one table: configuration,
+ours images/s, PyTorch images/s, ratio.
+
+  CPU: both sides use the same thread count (--threads, default os.cpu_count()).
+  GPU: ours with TF32 GEMMs vs PyTorch's defaults; ours strict fp32 vs PyTorch strict fp32 (no TF32 in
+       matmul or cuDNN, cudnn.benchmark on); ours TF32 vs torch.compile when this PyTorch has it.
+
+Works with Debian's python3-torch 1.13 (run it with /usr/bin/python3 if another python3 comes first).
+  bench/compare_pytorch.py --device cpu --steps 3 --warmup 1
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+CONFIGS = [  # (name as bench_train_step prints it, image size, channels, batch); nz 100, ngf = ndf = 64
+    ("dcgan64_3ch_b128", 64, 3, 128),
+    ("dcgan32_1ch_b64", 32, 1, 64),
+]
+NZ, NGF, NDF = 100, 64, 64
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fail(message):
+    print(f"compare_pytorch.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+# ----------------------------------------------------------------------------------------------- ours
+def find_binary(path):
+    if path:
+        if not os.access(path, os.X_OK):
+            fail(f"{path}: not an executable; build it with 'ninja -C <build> bench_train_step'")
+        return path
+    pattern = os.path.join(REPO, "build*", "bench", "bench_train_step")
+    found = [p for p in glob.glob(pattern) if os.access(p, os.X_OK)]
+    if not found:
+        fail("bench_train_step not found under build*/bench/: build it (cmake -S . -B build && "
+             "ninja -C build bench_train_step) or pass --bench-binary")
+    return max(found, key=os.path.getmtime)
+
+
+def run_ours(binary, device, configs, steps, warmup, threads, tf32):
+    """images/s per configuration name, and the BLAS line, from one run of bench_train_step."""
+    env = dict(os.environ)
+    if device == "cpu":
+        env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
+    env["CUDAGAN_TF32"] = "1" if tf32 else "0"
+    names = "|".join(name for name, *_ in configs)
+    cmd = [binary, "--benchmark_format=json", f"--benchmark_filter=^{device}/({names})/",
+           f"--steps={steps}", f"--warmup={warmup}"]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        fail(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stderr.strip()}")
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        fail(f"could not parse the JSON output of {binary}: {e}")
+    rates = {}
+    for b in report.get("benchmarks", []):
+        if b.get("error_occurred"):
+            fail(f"{b['name']}: {b.get('error_message', 'failed')}")
+        config = b["name"].split("/")[1]
+        rates[config] = b.get("images_per_s", float("nan"))
+    missing = [name for name, *_ in configs if name not in rates]
+    if missing:
+        fail(f"{binary} reported nothing for {device}/{', '.join(missing)}: {proc.stderr.strip()}")
+    return rates, report.get("context", {}).get("blas", "?")
+
+
+# -------------------------------------------------------------------------------------------- PyTorch
+def build_models(nn, size, channels):
+    layers = int(math.log2(size)) - 2
+    width = NGF * 2 ** (layers - 1)
+    g = [nn.ConvTranspose2d(NZ, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+    for _ in range(1, layers):
+        g += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
+              nn.ReLU(True)]
+        width //= 2
+    g += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+    width = NDF
+    d = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+    for _ in range(1, layers):
+        d += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+              nn.LeakyReLU(0.2, inplace=True)]
+        width *= 2
+    d += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]  # one logit per image: no Sigmoid (BCEWithLogitsLoss)
+    return nn.Sequential(*g), nn.Sequential(*d)
+
+
+def weights_init(nn, m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def time_pytorch(torch, device, size, channels, batch, steps, warmup, compile_models=False):
+    nn = torch.nn
+    torch.manual_seed(1234)
+    net_g, net_d = build_models(nn, size, channels)
+    net_g.apply(lambda m: weights_init(nn, m))
+    net_d.apply(lambda m: weights_init(nn, m))
+    net_g.to(device)
+    net_d.to(device)
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g, d = (torch.compile(net_g), torch.compile(net_d)) if compile_models else (net_g, net_d)
+    criterion = nn.BCEWithLogitsLoss()
+    real = torch.rand(batch, channels, size, size, device=device) * 2 - 1
+    ones = torch.ones(batch, device=device)
+    zeros = torch.zeros(batch, device=device)
+
+    def step():  # as dcgan::train_step, including the statistics it reads back
+        opt_d.zero_grad(set_to_none=True)
+        out_real = d(real).view(-1)
+        loss_real = criterion(out_real, ones)
+        loss_real.backward()
+        fake = g(torch.randn(batch, NZ, 1, 1, device=device))
+        out_fake = d(fake.detach()).view(-1)
+        loss_fake = criterion(out_fake, zeros)
+        loss_fake.backward()
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        out_g = d(fake).view(-1)
+        loss_g = criterion(out_g, ones)
+        loss_g.backward()
+        opt_g.step()
+        with torch.no_grad():
+            return [loss_real.item() + loss_fake.item(), loss_g.item()] + [
+                torch.sigmoid(o).mean().item() for o in (out_real, out_fake, out_g)]
+
+    for _ in range(warmup):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def set_strict_fp32(torch, strict):
+    torch.backends.cuda.matmul.allow_tf32 = False  # PyTorch's default since 1.12
+    torch.backends.cudnn.allow_tf32 = not strict     # default True: cuDNN convolutions in TF32
+    torch.backends.cudnn.benchmark = strict
+
+
+# ----------------------------------------------------------------------------------------------- main
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--steps", type=int, help="timed steps per configuration (default: 3 on cpu, 50 on cuda)")
+    p.add_argument("--warmup", type=int, help="untimed steps first (default: 1 on cpu, 5 on cuda)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="alternate ours and PyTorch this many times and report each side's best")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both sides")
+    p.add_argument("--bench-binary", help="our bench_train_step (default: the newest build*/bench/ one)")
+    p.add_argument("--config", action="append", choices=[c[0] for c in CONFIGS],
+                   help="only this configuration (repeatable)")
+    a = p.parse_args()
+    steps = a.steps if a.steps is not None else (3 if a.device == "cpu" else 50)
+    warmup = a.warmup if a.warmup is not None else (1 if a.device == "cpu" else 5)
+    if steps < 1 or warmup < 0 or a.threads < 1 or a.repeat < 1:
+        fail("--steps, --threads and --repeat must be >= 1, --warmup >= 0")
+    configs = [c for c in CONFIGS if not a.config or c[0] in a.config]
+    binary = find_binary(a.bench_binary)
+    try:
+        import torch
+    except ImportError:
+        fail("PyTorch is not importable: apt-get install python3-torch (then run with /usr/bin/python3)")
+    if a.device == "cuda" and not torch.cuda.is_available():
+        fail("--device cuda: this PyTorch sees no GPU (or was built without CUDA)")
+
+    # One row per comparison: (label, configuration, our math mode, PyTorch's settings).
+    can_compile = a.device == "cuda" and hasattr(torch, "compile")
+    cases = []
+    for name, *_ in configs:
+        if a.device == "cpu":
+            cases.append((f"cpu {name}, {a.threads} threads", name, "fp32", "cpu"))
+            continue
+        cases.append((f"cuda {name}: ours TF32 vs PyTorch defaults", name, "tf32", "defaults"))
+        cases.append((f"cuda {name}: strict fp32 both (cudnn.benchmark)", name, "fp32", "strict"))
+        if can_compile:
+            cases.append((f"cuda {name}: ours TF32 vs torch.compile", name, "tf32", "compile"))
+    shapes = {name: (size, ch, batch) for name, size, ch, batch in configs}
+    torch.set_num_threads(a.threads)
+
+    # Alternating runs, best of each side: on a shared machine the best run is the least disturbed one.
+    ours, theirs = {}, [0.0] * len(cases)
+    for _ in range(a.repeat):
+        for mode in sorted({c[2] for c in cases}):
+            rates, blas = run_ours(binary, a.device, configs, steps, warmup, a.threads, tf32=mode == "tf32")
+            for name, rate in rates.items():
+                ours[mode, name] = max(ours.get((mode, name), 0.0), rate)
+        for i, (_, name, _, setting) in enumerate(cases):
+            if a.device == "cuda":
+                set_strict_fp32(torch, setting == "strict")
+            rate = time_pytorch(torch, a.device, *shapes[name], steps, warmup,
+                                compile_models=setting == "compile")
+            theirs[i] = max(theirs[i], rate)
+
+    if a.device == "cpu":
+        where = f"CPU, {a.threads} threads; ours: {blas}"
+    else:
+        where = torch.cuda.get_device_name(0) + ("" if can_compile else "; torch.compile not available")
+    print(f"PyTorch {torch.__version__}; {where}; {steps} timed steps after {warmup} warm-up; "
+          f"best of {a.repeat} alternating run(s)")
+    print("| configuration | ours images/s | PyTorch images/s | ratio (ours / PyTorch) |")
+    print("| --- | ---: | ---: | ---: |")
+    for (label, name, mode, _), rate in zip(cases, theirs):
+        print(f"| {label} | {ours[mode, name]:.1f} | {rate:.1f} | {ours[mode, name] / rate:.2f}x |")
+
+if __name__ == "__main__":
+    main()
