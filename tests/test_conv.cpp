@@ -96,6 +96,8 @@ std::vector<ConvGeometry> conv_cases() {
       conv(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
       conv(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),
       conv(2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0),
+      conv(5, 16, 4, 4, 1, 4, 4, 2, 2, 0, 0),  // DCGAN's last D layer: one logit, kernel covering the input
+      conv(3, 2, 5, 3, 4, 5, 3, 1, 1, 0, 0),   // the same non-square, several output channels
       conv(5, 2, 3, 2, 3, 4, 3, 2, 1, 2, 1),
       conv(1, 1, 1, 1, 4, 3, 3, 1, 1, 1, 1),
       dcgan_case(),

@@ -79,7 +79,10 @@ void activation_backward(Activation a, const T* x, const T* y, const T* dy, T* d
   switch (a) {
     case Activation::relu:
 #pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElems)
-      for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+      for (int64_t i = 0; i < n; ++i) {
+        const T v = x[i], g = dy[i];  // both loads unconditional, so that the select vectorises
+        dx[i] = v > T(0) ? g : T(0);
+      }
       return;
     case Activation::leaky_relu:
 #pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElems)

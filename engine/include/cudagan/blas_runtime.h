@@ -5,8 +5,10 @@
 // 4-5x slower than the AVX2/AVX-512 ones the CPU supports. The choice can only be overridden with
 // OPENBLAS_CORETYPE before the library initialises, which happens before main() runs, so
 // ensure_fast_kernels() sets it and re-executes the program once, with the same arguments. It does
-// the same for OMP_WAIT_POLICY=PASSIVE (also read only at start-up), so that idle OpenMP threads
-// do not spin on the cores OpenBLAS's threads need. Settings the user made are left alone.
+// the same for OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 (also read only at start-up), so
+// that idle OpenMP threads do not spin on the cores OpenBLAS's threads need, nor idle OpenBLAS threads
+// (sched_yield in a loop) on the cores the OpenMP loops between GEMMs need. Settings the user made are
+// left alone.
 #pragma once
 
 #include <string>
@@ -31,8 +33,8 @@ int kernel_rank(const std::string& kernels);
 std::string describe();
 
 // Call first thing in main(), before any thread starts. When OpenBLAS picked a kernel set weaker
-// than the CPU supports (and the user did not set OPENBLAS_CORETYPE), or OMP_WAIT_POLICY is unset,
-// sets them and re-executes /proc/self/exe with argv, once; returns normally otherwise, or if
+// than the CPU supports (and the user did not set OPENBLAS_CORETYPE), or OMP_WAIT_POLICY or
+// OPENBLAS_THREAD_TIMEOUT is unset, sets them and re-executes /proc/self/exe with argv, once; returns normally otherwise, or if
 // re-executing fails.
 void ensure_fast_kernels(int argc, char** argv);
 
