@@ -47,11 +47,13 @@ Launch copy_launch() {
   return owning(b, [src, dst] { std::memcpy(dst, src, size_t(kCopyBytes)); });
 }
 
-// The best of three timed runs after a warm-up, measured once per process when a benchmark first asks.
+// The best of ten timed runs after a warm-up, measured once per process when a benchmark first asks: on a
+// shared 2-core machine single sgemm runs vary from 125 to 175 GFLOP/s, and a low ceiling would flatter
+// every layer (about 1.5 s in all).
 double best_rate(const Launch& launch, double work) {
   launch();
   double best = 0;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 10; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     launch();
     best = std::max(best, work / seconds_since(t0));

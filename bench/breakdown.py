@@ -19,8 +19,9 @@ import sys
 
 def times_per_step(net, layer, pass_name):
     """How often one train_step runs a pass: D runs three times (real, detached fake, fake for G's loss),
-    backward too; G once. Inputs that need no gradient get no backward-data pass: the images into D.conv1
-    except in G's step, the noise into G.convT1."""
+    backward too, but its weight gradients only twice (D is frozen in G's step); G once. Inputs that need no
+    gradient get no backward-data pass: the images into D.conv1 except in G's step, the noise into
+    G.convT1."""
     if net == "G":
         if layer == "adam":
             return 1
@@ -31,6 +32,8 @@ def times_per_step(net, layer, pass_name):
         return 1
     if layer == "conv1" and pass_name == "backward_data":
         return 1
+    if pass_name == "backward_weight":
+        return 2
     return 3
 
 
@@ -95,6 +98,15 @@ def main():
         per_kind[f"{kind} {pass_name}" if kind == "conv" else kind] += t
     total = sum(per_layer.values())
     print(f"\nModelled DCGAN step (sum of passes x times per step): {total:.0f} ms")
+    # The GEMM-bound floor: the step's convolution FLOPs at the sgemm ceiling, what no im2col + GEMM engine on
+    # this BLAS can beat however well it hides everything else.
+    peak = max((b.get("GFLOP/s", 0) for layer, _, _, b in rows if layer == "ceiling"), default=0)
+    conv_flops = sum(b["GFLOP/s"] * ms * 1e-3 * times_per_step(*layer.split(".", 1), pass_name)
+                     for layer, pass_name, ms, b in rows if layer != "ceiling" and "GFLOP/s" in b)
+    if peak:
+        floor_ms = conv_flops / peak * 1e3
+        print(f"Convolution work per step: {conv_flops:.0f} GFLOP; at the sgemm ceiling ({peak:.0f} GFLOP/s) "
+              f"that alone takes {floor_ms:.0f} ms, at most {128 / floor_ms * 1e3:.1f} images/s at batch 128.")
     print("\n| layer | ms per step | share |\n| --- | ---: | ---: |")
     for layer, t in sorted(per_layer.items(), key=lambda kv: -kv[1]):
         print(f"| {layer} | {t:.1f} | {t / total:.1%} |")

@@ -4,8 +4,10 @@
 Runs our bench_train_step (Google Benchmark, JSON output) and then the identical model and step in PyTorch:
 the architecture of models/src/dcgan.cpp (pytorch/examples/dcgan without the final Sigmoid), weights
 N(0, 0.02), batchnorm gamma N(1, 0.02) and beta 0, Adam lr 2e-4 betas (0.5, 0.999), BCEWithLogitsLoss,
-D on a real and a fake batch, D's step, then G's non-saturating step. Synthetic images are generated once
-and stay on the device, so data loading is excluded on both sides. Prints one table: configuration,
+D on a real and a fake batch, D's step, then G's non-saturating step. Ours freezes D during G's step (no D
+weight gradients, which the reference computes only to discard them): on the CPU PyTorch is timed both as
+the reference runs it and with the same freeze (net_d.requires_grad_(False)), for a like-for-like ratio.
+Synthetic images are generated once and stay on the device, so data loading is excluded on both sides. Prints one table: configuration,
 ours images/s, PyTorch images/s, ratio.
 
   CPU: both sides use the same thread count (--threads, default os.cpu_count()).
@@ -107,7 +109,7 @@ def weights_init(nn, m):
         nn.init.zeros_(m.bias)
 
 
-def time_pytorch(torch, device, size, channels, batch, steps, warmup, compile_models=False):
+def time_pytorch(torch, device, size, channels, batch, steps, warmup, compile_models=False, freeze_d=False):
     nn = torch.nn
     torch.manual_seed(1234)
     net_g, net_d = build_models(nn, size, channels)
@@ -134,9 +136,13 @@ def time_pytorch(torch, device, size, channels, batch, steps, warmup, compile_mo
         loss_fake.backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
+        if freeze_d:  # as dcgan::train_step: no D weight gradients in G's step (the reference discards them)
+            net_d.requires_grad_(False)
         out_g = d(fake).view(-1)
         loss_g = criterion(out_g, ones)
         loss_g.backward()
+        if freeze_d:
+            net_d.requires_grad_(True)
         opt_g.step()
         with torch.no_grad():
             return [loss_real.item() + loss_fake.item(), loss_g.item()] + [
@@ -191,7 +197,9 @@ def main():
     cases = []
     for name, *_ in configs:
         if a.device == "cpu":
-            cases.append((f"cpu {name}, {a.threads} threads", name, "fp32", "cpu"))
+            cases.append((f"cpu {name}, {a.threads} threads: vs the reference step", name, "fp32", "cpu"))
+            cases.append((f"cpu {name}, {a.threads} threads: vs PyTorch with D frozen in G's step", name,
+                          "fp32", "cpu-frozen"))
             continue
         cases.append((f"cuda {name}: ours TF32 vs PyTorch defaults", name, "tf32", "defaults"))
         cases.append((f"cuda {name}: strict fp32 both (cudnn.benchmark)", name, "fp32", "strict"))
@@ -211,7 +219,7 @@ def main():
             if a.device == "cuda":
                 set_strict_fp32(torch, setting == "strict")
             rate = time_pytorch(torch, a.device, *shapes[name], steps, warmup,
-                                compile_models=setting == "compile")
+                                compile_models=setting == "compile", freeze_d=setting == "cpu-frozen")
             theirs[i] = max(theirs[i], rate)
 
     if a.device == "cpu":

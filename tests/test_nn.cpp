@@ -27,6 +27,31 @@ TEST_CASE("nn: parameters and buffers are named as PyTorch names them", "[nn]") 
   for (const Tensor& p : net.parameters()) CHECK(p.requires_grad());
 }
 
+TEST_CASE("nn: FreezeGuard stops parameter gradients, not the gradient through the module", "[nn]") {
+  Generator gen(5);
+  nn::Sequential net;
+  net.emplace<nn::Conv2d>(gen, 2, 3, 3, 1, 1, true);
+  net.emplace<nn::BatchNorm2d>(3);
+  std::vector<Tensor> params = net.parameters();
+  params[1].requires_grad_(false);  // a bias the user froze: the guard must give it back frozen
+  Tensor x = Tensor::randn({2, 2, 5, 5}, gen);
+  x.requires_grad_();
+  {
+    const nn::FreezeGuard frozen(net);
+    for (const Tensor& p : params) CHECK_FALSE(p.requires_grad());
+    sum(net(x)).backward();
+  }
+  CHECK(x.grad().defined());
+  for (const Tensor& p : params) CHECK_FALSE(p.grad().defined());
+  CHECK(params[0].requires_grad());
+  CHECK_FALSE(params[1].requires_grad());
+  CHECK(params[2].requires_grad());
+  CHECK(params[3].requires_grad());
+  sum(net(x)).backward();  // and unfrozen, the parameters get gradients again
+  CHECK(params[0].grad().defined());
+  CHECK_FALSE(params[1].grad().defined());
+}
+
 TEST_CASE("nn: default initialisation follows PyTorch's bounds and the seed", "[nn]") {
   Generator g1(5), g2(5);
   nn::Conv2d a(g1, 3, 16, 4), b(g2, 3, 16, 4);

@@ -72,6 +72,17 @@ void Module::zero_grad() {
   for (Tensor& t : parameters()) t.zero_grad();
 }
 
+FreezeGuard::FreezeGuard(const Module& m) {
+  for (Tensor& p : m.parameters()) {
+    saved_.emplace_back(p, p.requires_grad());
+    p.requires_grad_(false);
+  }
+}
+
+FreezeGuard::~FreezeGuard() {
+  for (auto& [p, on] : saved_) p.requires_grad_(on);  // leaves stay leaves: this cannot throw
+}
+
 // ---------------------------------------------------------------------------------------------
 // layers
 

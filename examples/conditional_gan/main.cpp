@@ -244,11 +244,16 @@ int run(int argc, char** argv) {
     loss_fake.backward();
     opt_d.step();
 
-    // G: make D call the generated pairs real (the non-saturating loss).
+    // G: make D call the generated pairs real (the non-saturating loss). D is frozen meanwhile: the
+    // gradient flows through it to G, but D's own weight gradients (discarded anyway) are not computed.
     opt_g.zero_grad();
-    const Tensor out_g = d.forward(fake, fake_planes);
-    const Tensor loss_g = bce_with_logits(out_g, ones);
-    loss_g.backward();
+    Tensor out_g, loss_g;
+    {
+      const nn::FreezeGuard frozen(d);
+      out_g = d.forward(fake, fake_planes);
+      loss_g = bce_with_logits(out_g, ones);
+      loss_g.backward();
+    }
     opt_g.step();
 
     if (step % 50 == 0 || step == o.steps) {

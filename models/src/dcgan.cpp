@@ -116,11 +116,17 @@ StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::
   loss_fake.backward();
   opt_d.step();
 
-  // (2) G: maximise log D(G(z)) (the non-saturating loss)
+  // (2) G: maximise log D(G(z)) (the non-saturating loss). D is frozen: the gradient flows through it to G,
+  // but D's weight gradients, which the reference computes and then discards at the next zero_grad, are
+  // not computed (the same result; a third of D's backward work saved).
   opt_g.zero_grad();
-  const Tensor out_g = d(fake);
-  const Tensor loss_g = bce_with_logits(out_g, ones);
-  loss_g.backward();
+  Tensor out_g, loss_g;
+  {
+    const nn::FreezeGuard frozen(d);
+    out_g = d(fake);
+    loss_g = bce_with_logits(out_g, ones);
+    loss_g.backward();
+  }
   opt_g.step();
 
   s.loss_d = loss_real.item() + loss_fake.item();
