@@ -7,8 +7,8 @@ N(0, 0.02), batchnorm gamma N(1, 0.02) and beta 0, Adam lr 2e-4 betas (0.5, 0.99
 D on a real and a fake batch, D's step, then G's non-saturating step. Ours freezes D during G's step (no D
 weight gradients, which the reference computes only to discard them): on the CPU PyTorch is timed both as
 the reference runs it and with the same freeze (net_d.requires_grad_(False)), for a like-for-like ratio.
-Synthetic images are generated once and stay on the device, so data loading is excluded on both sides. Prints one table: configuration,
-ours images/s, PyTorch images/s, ratio.
+Synthetic images are generated once and stay on the device, so data loading is excluded on both sides.
+Prints one table: configuration, ours images/s, PyTorch images/s, ratio.
 
   CPU: both sides use the same thread count (--threads, default os.cpu_count()).
   GPU: ours with TF32 GEMMs vs PyTorch's defaults; ours strict fp32 vs PyTorch strict fp32 (no TF32 in
