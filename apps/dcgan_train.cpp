@@ -162,9 +162,13 @@ int train(const apps::TrainConfig& config) {
       row.elapsed_s = elapsed_before + std::chrono::duration<double>(t1 - start).count();
       if (!std::isfinite(stats.loss_d) || !std::isfinite(stats.loss_g)) {
         outputs.write_summaries();
-        throw Error(detail::concat(std::isfinite(stats.loss_d) ? "Loss_G" : "Loss_D", " became NaN/Inf at step ",
-                                   state.step, ": training stopped; the last good checkpoint is kept in ",
-                                   outputs.path("checkpoints"), " (resume from it with a lower --lr)"));
+        const fs::path latest = fs::path(outputs.path("checkpoints")) / "latest.safetensors";
+        throw Error(detail::concat(
+            std::isfinite(stats.loss_d) ? "Loss_G" : "Loss_D", " became NaN/Inf at step ", state.step,
+            ": training stopped; ",
+            fs::exists(latest) ? "the last good checkpoint is kept in " + latest.string() +
+                                     " (resume from it with a lower --lr)"
+                               : std::string("no checkpoint had been written yet (try a lower --lr)")));
       }
       outputs.add_row(row);
       low_loss_run = stats.loss_d < kCollapseLoss ? low_loss_run + 1 : 0;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -179,6 +180,32 @@ TEST_CASE("dcgan_train: user errors end with one line and a non-zero exit", "[ap
   CHECK(one_line_error(truncated));
   CHECK(run("--help").exit_code == 0);
   CHECK(run("--no-such-flag").exit_code != 0);
+}
+
+TEST_CASE("dcgan_train: a NaN loss stops training, names the step and keeps the last good checkpoint",
+          "[app][errors]") {
+  TempDir tmp;
+  REQUIRE(run("synthetic " + tmp.str("out") + kTiny + "--max-steps 2").exit_code == 0);
+  const fs::path latest = tmp.path / "out/checkpoints/latest.safetensors";
+  REQUIRE(fs::exists(latest));
+  const auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string good = bytes(latest);
+  // lr 1e30 sends D's weights to ~1e30 in one Adam step: the next products overflow and the loss is NaN.
+  const Run diverged = run("synthetic " + tmp.str("out") + kTiny + "--max-steps 6 --lr 1e30 --resume latest");
+  INFO(diverged.output);
+  CHECK(one_line_error(diverged));
+  CHECK(diverged.output.find("NaN/Inf at step 3") != std::string::npos);
+  CHECK(diverged.output.find("last good checkpoint") != std::string::npos);
+  CHECK(bytes(latest) == good);  // the step-2 checkpoint, untouched
+  CHECK(loss_columns(tmp.str("out/losses.csv")).size() == 2);  // no row for the NaN step
+  // Diverging before any checkpoint exists says so instead of pointing at one.
+  const Run first = run("synthetic " + tmp.str("fresh") + kTiny + "--max-steps 3 --lr 1e30");
+  INFO(first.output);
+  CHECK(one_line_error(first));
+  CHECK(first.output.find("no checkpoint had been written yet") != std::string::npos);
 }
 
 TEST_CASE("dcgan_sample: grid, folder and interpolation from a checkpoint", "[app][sample]") {
