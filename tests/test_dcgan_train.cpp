@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cudagan/image_io.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -48,19 +49,7 @@ Run run_sample(const std::string& args) {
   return r;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("cudagan_train_test_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str(const std::string& sub = "") const { return (sub.empty() ? path : path / sub).string(); }
-};
+using cudagan::test::TempDir;
 
 // Tiny networks on 16x16 images: seconds on a CPU.
 const std::string kTiny = " --image-size 16 --nz 8 --ngf 4 --ndf 4 --batch-size 8 --workers 1 --device cpu ";
@@ -188,18 +177,14 @@ TEST_CASE("dcgan_train: a NaN loss stops training, names the step and keeps the 
   REQUIRE(run("synthetic " + tmp.str("out") + kTiny + "--max-steps 2").exit_code == 0);
   const fs::path latest = tmp.path / "out/checkpoints/latest.safetensors";
   REQUIRE(fs::exists(latest));
-  const auto bytes = [](const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  const std::string good = bytes(latest);
+  const std::string good = cudagan::test::read_bytes(latest);
   // lr 1e30 sends D's weights to ~1e30 in one Adam step: the next products overflow and the loss is NaN.
   const Run diverged = run("synthetic " + tmp.str("out") + kTiny + "--max-steps 6 --lr 1e30 --resume latest");
   INFO(diverged.output);
   CHECK(one_line_error(diverged));
   CHECK(diverged.output.find("NaN/Inf at step 3") != std::string::npos);
   CHECK(diverged.output.find("last good checkpoint") != std::string::npos);
-  CHECK(bytes(latest) == good);  // the step-2 checkpoint, untouched
+  CHECK(cudagan::test::read_bytes(latest) == good);  // the step-2 checkpoint, untouched
   CHECK(loss_columns(tmp.str("out/losses.csv")).size() == 2);  // no row for the NaN step
   // Diverging before any checkpoint exists says so instead of pointing at one.
   const Run first = run("synthetic " + tmp.str("fresh") + kTiny + "--max-steps 3 --lr 1e30");

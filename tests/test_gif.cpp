@@ -12,6 +12,7 @@
 
 #include "cudagan/error.h"
 #include "cudagan/gif.h"
+#include "support/temp_dir.h"
 
 using namespace cudagan;
 using Catch::Matchers::Contains;
@@ -19,20 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("cudagan_gif_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using cudagan::test::TempDir;
 
 struct Decoded {
   int width = 0, height = 0;

@@ -11,6 +11,7 @@
 #include "cudagan/error.h"
 #include "cudagan/image_io.h"
 #include "cudagan/tensor.h"
+#include "support/temp_dir.h"
 
 using namespace cudagan;
 using Catch::Matchers::Contains;
@@ -18,21 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("cudagan_image_io_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using cudagan::test::TempDir;
 
 size_t count_entries(const fs::path& dir) {
   return size_t(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));

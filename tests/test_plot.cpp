@@ -10,6 +10,7 @@
 
 #include "cudagan/error.h"
 #include "cudagan/plot.h"
+#include "support/temp_dir.h"
 
 using namespace cudagan;
 using Catch::Matchers::Contains;
@@ -17,20 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() /
-           ("cudagan_plot_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using cudagan::test::TempDir;
 
 // Pixels within a small distance of `colour` in every channel.
 int count_colour(const Image& image, std::array<uint8_t, 3> colour, int tolerance = 8) {
