@@ -136,6 +136,38 @@ TEST_CASE("optim: Adam skips parameters without a gradient", "[optim][adam]") {
   REQUIRE_THROWS_WITH(optim::Adam({a}, {0.1, 1.5, 0.9, 1e-8, 0}), Contains("betas"));
 }
 
+TEST_CASE("optim: Adam rejects a parameter listed twice, also through a copied handle", "[optim][adam]") {
+  Tensor a = Tensor::ones({2}), b = Tensor::ones({3});
+  a.requires_grad_(true);
+  b.requires_grad_(true);
+  const Tensor alias = a;  // the same parameter under another handle
+  REQUIRE_THROWS_WITH(optim::Adam({a, b, alias}), Contains("parameter 2 [2] is listed twice"));
+  CHECK_NOTHROW(optim::Adam({a, b}));
+  // Equal values are not the same parameter.
+  Tensor twin = Tensor::ones({2});
+  twin.requires_grad_(true);
+  CHECK_NOTHROW(optim::Adam({a, twin}));
+}
+
+TEST_CASE("nn: linear and batchnorm reject an empty batch with a message, not a division by zero",
+          "[nn][linear][batch_norm2d]") {
+  Generator gen(5);
+  const Tensor w = Tensor::randn({3, 4}, gen), bias = Tensor::randn({3}, gen);
+  REQUIRE_THROWS_WITH(linear(Tensor::empty({0, 4}), w, bias), Contains("linear") && Contains("no rows"));
+  REQUIRE_THROWS_WITH(linear(Tensor::empty({0, 4}), w), Contains("no rows"));
+  const Tensor mean = Tensor::zeros({3}), var = Tensor::ones({3});
+  for (bool training : {true, false}) {
+    REQUIRE_THROWS_WITH(batch_norm2d(Tensor::empty({0, 3, 4, 4}), Tensor::ones({3}), Tensor::zeros({3}), mean, var,
+                                     training, 0.1, 1e-5),
+                        Contains("batch_norm2d") && Contains("empty"));
+    REQUIRE_THROWS_WITH(batch_norm2d(Tensor::empty({0, 3}), Tensor(), Tensor(), mean, var, training, 0.1, 1e-5),
+                        Contains("empty"));
+  }
+  nn::BatchNorm2d bn(3);
+  bn.eval();
+  REQUIRE_THROWS_WITH(bn(Tensor::empty({0, 3, 2, 2})), Contains("empty"));
+}
+
 TEST_CASE("nn: a small conv net learns (loss falls)", "[nn][training]") {
   Generator gen(3);
   nn::Sequential net;

@@ -27,7 +27,8 @@ void check_rank(const char* op, const Tensor& t, int64_t rank, const char* what)
 
 // Memory on a device. CPU memory is 64-byte aligned; CUDA memory comes from the device's pool.
 void* device_alloc(size_t bytes, Device device);
-void device_free(void* ptr, size_t bytes, Device device);
+// Never throws: it runs in destructors; a GPU failure is kept and reported by the device's next call.
+void device_free(void* ptr, size_t bytes, Device device) noexcept;
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 [[noreturn]] void throw_no_cuda();
 

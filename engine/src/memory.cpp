@@ -10,7 +10,7 @@ namespace cudagan {
 
 #if CUDAGAN_HAVE_CUDA
 void* cuda_alloc(size_t bytes, Device device);
-void cuda_free(void* ptr, size_t bytes, Device device);
+void cuda_free(void* ptr, size_t bytes, Device device) noexcept;
 void cuda_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 #endif
 
@@ -33,7 +33,7 @@ void* device_alloc(size_t bytes, Device device) {
 #endif
 }
 
-void device_free(void* ptr, size_t bytes, Device device) {
+void device_free(void* ptr, size_t bytes, Device device) noexcept {
   if (device.is_cpu()) {
     std::free(ptr);
     return;

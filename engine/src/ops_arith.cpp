@@ -191,6 +191,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_rank("linear", weight, 2, "weight");
   check_compatible("linear", x, weight);
   const int64_t batch = x.size(0), in = x.size(1), out_features = weight.size(0);
+  CUDAGAN_CHECK(batch > 0, "linear: the input ", shape_str(x.shape()), " has no rows; give at least one sample");
   CUDAGAN_CHECK(weight.size(1) == in, "linear: weight ", shape_str(weight.shape()), " expects ", weight.size(1),
                 " input features, the input ", shape_str(x.shape()), " has ", in);
   if (bias.defined()) {

@@ -38,6 +38,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                 "batch_norm2d: give both running_mean and running_var, or neither");
   CUDAGAN_CHECK(training || running_mean.defined(),
                 "batch_norm2d: evaluation mode needs running_mean and running_var");
+  CUDAGAN_CHECK(x.size(0) > 0 && x.size(1) > 0, "batch_norm2d: the input ", shape_str(x.shape()),
+                " is empty; give at least one sample and one channel");
   check_channel_vector(x, gamma, "gamma");
   check_channel_vector(x, beta, "beta");
   check_channel_vector(x, running_mean, "running_mean");

@@ -3,6 +3,7 @@
 #include "cudagan/optim.h"
 
 #include <map>
+#include <set>
 
 #include "adam.h"
 #include "backend.h"
@@ -18,8 +19,14 @@ Adam::Adam(std::vector<Tensor> params, Options options) : params_(std::move(para
   CUDAGAN_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                 "Adam: betas must lie in [0, 1), got ", options.beta1, " and ", options.beta2);
   CUDAGAN_CHECK(options.eps >= 0, "Adam: eps must be >= 0, got ", options.eps);
-  for (const Tensor& p : params_) {
+  std::set<const TensorImpl*> seen;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
     CUDAGAN_CHECK(p.defined() && p.is_leaf(), "Adam: every parameter must be a defined leaf tensor");
+    // A parameter listed twice would be stepped twice per step() on the CPU, and on a GPU updated by two
+    // threads of one launch at once (a race): reject it.
+    CUDAGAN_CHECK(seen.insert(p.impl()).second, "Adam: parameter ", i, " ", shape_str(p.shape()),
+                  " is listed twice; pass each parameter once");
   }
   m_.resize(params_.size());
   v_.resize(params_.size());

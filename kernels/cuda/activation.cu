@@ -49,7 +49,7 @@ template <Activation A>
 void launch_forward(const KernelContext& ctx, const float* x, float* y, int64_t n, float slope) {
   activation_forward_kernel<A>
       <<<grid_blocks(n, kActivationBlock), kActivationBlock, 0, ctx.stream>>>(x, y, n, slope);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "activation_forward_kernel");
 }
 
 template <Activation A>
@@ -57,7 +57,7 @@ void launch_backward(const KernelContext& ctx, const float* x, const float* y, c
                      int64_t n, float slope) {
   activation_backward_kernel<A>
       <<<grid_blocks(n, kActivationBlock), kActivationBlock, 0, ctx.stream>>>(x, y, dy, dx, n, slope);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "activation_backward_kernel");
 }
 
 }  // namespace

@@ -92,7 +92,7 @@ void adam_step(const KernelContext& ctx, const AdamHyper& h, float* param, const
   const AdamConsts k = consts_of(h, "adam_step");
   if (n <= 0) return;
   adam_kernel<<<grid_blocks(n, kAdamBlock), kAdamBlock, 0, ctx.stream>>>(k, param, grad, m, v, n);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "adam_kernel");
 }
 
 void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSegment* segments, int count) {
@@ -124,7 +124,7 @@ void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSeg
                              ctx.stream));
   adam_multi_kernel<<<grid_blocks(total, kAdamBlock), kAdamBlock, 0, ctx.stream>>>(
       k, reinterpret_cast<const AdamSegment*>(device), device + table_words, count, total);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "adam_multi_kernel");
 }
 
 }  // namespace cudagan::cuda

@@ -207,7 +207,7 @@ void launch_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, 
   forward_train_kernel<A, kFuse><<<channel_blocks(g.channels), kTrainBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, gamma, beta, eps, momentum, slope, y, saved_mean, saved_invstd,
       running_mean, running_var);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "forward_train_kernel");
 }
 
 template <Activation A, bool kFuse>
@@ -216,7 +216,7 @@ void launch_backward_train(const KernelContext& ctx, const BatchNormGeometry& g,
                            const float* saved_invstd, float slope, float* dx, float* dgamma, float* dbeta) {
   backward_train_kernel<A, kFuse><<<channel_blocks(g.channels), kTrainBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, dy, y, gamma, saved_mean, saved_invstd, slope, dx, dgamma, dbeta);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "backward_train_kernel");
 }
 
 [[noreturn]] void throw_unknown(const char* op, Activation a) {
@@ -273,7 +273,7 @@ void batch_norm_forward_eval(const KernelContext& ctx, const BatchNormGeometry& 
   const unsigned grid_x = grid_blocks(g.count(), kEvalBlock, std::max<int64_t>(1, kMaxGridBlocks / grid_y));
   forward_eval_kernel<<<dim3(grid_x, grid_y), kEvalBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, gamma, beta, running_mean, running_var, eps, y);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "forward_eval_kernel");
 }
 
 void batch_norm_backward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
@@ -325,7 +325,7 @@ void batch_norm_backward_eval(const KernelContext& ctx, const BatchNormGeometry&
   // n == 0 still writes dgamma = dbeta = 0, as the CPU backend does.
   backward_eval_kernel<<<channel_blocks(g.channels), kTrainBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, dy, gamma, running_mean, running_var, eps, dx, dgamma, dbeta);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "backward_eval_kernel");
 }
 
 }  // namespace cudagan::cuda

@@ -48,7 +48,7 @@ void bce_with_logits_backward(const KernelContext& ctx, const float* logits, con
   if (n <= 0) return;
   bce_backward_kernel<<<grid_blocks(n, kBceBlock), kBceBlock, 0, ctx.stream>>>(
       logits, targets, n, grad_loss / float(n), nullptr, dlogits);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "bce_backward_kernel");
 }
 
 void bce_with_logits_backward(const KernelContext& ctx, const float* logits, const float* targets, int64_t n,
@@ -58,7 +58,7 @@ void bce_with_logits_backward(const KernelContext& ctx, const float* logits, con
     throw std::invalid_argument("cuda::bce_with_logits_backward: grad_loss_device is null");
   bce_backward_kernel<<<grid_blocks(n, kBceBlock), kBceBlock, 0, ctx.stream>>>(logits, targets, n, 0.0f,
                                                                                grad_loss_device, dlogits);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "bce_backward_kernel");
 }
 
 }  // namespace cudagan::cuda

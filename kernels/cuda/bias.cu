@@ -63,7 +63,7 @@ void add_bias(const KernelContext& ctx, const float* bias, float* y, int64_t out
       grid_blocks(outer * inner, kAddBiasBlock, std::max<int64_t>(1, kMaxGridBlocks / grid_y));
   add_bias_kernel<<<dim3(grid_x, grid_y), kAddBiasBlock, 0, ctx.stream>>>(bias, y, outer, int(channels),
                                                                           inner);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "add_bias_kernel");
 }
 
 void bias_backward(const KernelContext& ctx, const float* dy, float* dbias, int64_t outer, int64_t channels,
@@ -73,7 +73,7 @@ void bias_backward(const KernelContext& ctx, const float* dy, float* dbias, int6
   // outer * inner == 0 still runs: every dbias[c] is overwritten with 0, as on the CPU.
   bias_backward_kernel<<<unsigned(std::min<int64_t>(channels, kMaxGridBlocks)), kBiasReduceBlock, 0,
                          ctx.stream>>>(dy, dbias, outer, int(channels), inner);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "bias_backward_kernel");
 }
 
 }  // namespace cudagan::cuda

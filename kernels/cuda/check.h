@@ -1,12 +1,13 @@
 // Error checking for every CUDA runtime, cuBLAS and cuRAND call, and launch-size helpers.
 //
 //   CUDA_CHECK(cudaMemcpyAsync(...));   CUBLAS_CHECK(cublasSgemm(...));   CURAND_CHECK(...);
-//   kernel<<<grid, block, 0, stream>>>(...); CUDA_CHECK_LAUNCH();
+//   kernel<<<grid, block, 0, ctx.stream>>>(...); CUDA_CHECK_LAUNCH(ctx, "kernel");
 //
 // A failure throws cudagan::cuda::CudaError naming the library, the error, the call as written, and the
 // file and line, so a test can REQUIRE_THROWS and a user sees which call failed instead of a bare status
-// code. CUDA_CHECK_LAUNCH catches bad launch configurations right away; errors inside a kernel surface at
-// the next synchronizing call, which is checked too.
+// code. CUDA_CHECK_LAUNCH catches bad launch configurations right away and records the launch in the context's
+// LaunchRecord; errors inside a kernel surface at the next synchronizing call, which is checked too, and the
+// engine's runtime then names the last kernel recorded.
 //
 // Host-only header (g++ can compile it): the kernels' .cu files and the CUDA tests include it.
 #pragma once
@@ -20,6 +21,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda_context.h"
+
 namespace cudagan::cuda {
 
 class CudaError : public std::runtime_error {
@@ -30,9 +33,18 @@ class CudaError : public std::runtime_error {
 namespace detail {
 
 [[noreturn]] inline void throw_cuda_error(const char* library, const std::string& what, const char* call,
-                                          const char* file, int line) {
+                                          const char* file, int line, const std::string& more = {}) {
   throw CudaError(std::string(library) + " error " + what + " in " + call + " at " + file + ":" +
-                  std::to_string(line));
+                  std::to_string(line) + more);
+}
+
+inline void record_launch(const KernelContext& ctx, const char* kernel, const char* file, int line) {
+  if (LaunchRecord* r = ctx.last_launch) {
+    r->kernel = kernel;
+    r->file = file;
+    r->line = line;
+    ++r->count;
+  }
 }
 
 inline const char* curand_status_name(curandStatus_t s) {
@@ -67,15 +79,61 @@ inline const char* curand_status_name(curandStatus_t s) {
   return "unknown curandStatus_t";
 }
 
-inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
+// Errors raised inside a kernel (a device fault) rather than by the call that reports them: they surface at a
+// later launch or synchronising call, and are sticky (every later call on the context fails the same way).
+inline bool is_kernel_fault(cudaError_t status) {
+  switch (status) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorAssert:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorLaunchTimeout:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// For a kernel fault: which launch most likely caused it, from the context's record, and how to be sure.
+inline std::string fault_culprit(const LaunchRecord* last) {
+  std::string s = "; errors inside a kernel surface at a later call";
+  if (last && last->kernel)
+    s += ": the last kernel launched before it was " + std::string(last->kernel) + " (launch " +
+         std::to_string(last->count) + ", " + last->file + ":" + std::to_string(last->line) + ")";
+  return s + "; rerun with CUDA_LAUNCH_BLOCKING=1 to stop at the launch that faults";
+}
+
+inline std::string cuda_status_text(cudaError_t status) {
+  return std::string(cudaGetErrorName(status)) + " (" + cudaGetErrorString(status) + ")";
+}
+
+// `last`, when given, is the launch record of the context the call belongs to: a kernel fault then names it.
+inline void check_cuda(cudaError_t status, const char* call, const char* file, int line,
+                       const LaunchRecord* last = nullptr) {
   if (status != cudaSuccess) {
     // The runtime also records the error as its "last error"; clear it so the next CUDA_CHECK_LAUNCH does not
     // report this same failure again against an innocent kernel (a sticky error, a device fault, persists
     // anyway and makes every later call fail).
     (void)cudaGetLastError();
-    throw_cuda_error("CUDA", std::string(cudaGetErrorName(status)) + " (" + cudaGetErrorString(status) + ")",
-                     call, file, line);
+    const std::string culprit = is_kernel_fault(status) && last ? fault_culprit(last) : std::string();
+    throw_cuda_error("CUDA", cuda_status_text(status), call, file, line, culprit);
   }
+}
+
+// After a launch: a bad configuration is this launch's error; a kernel fault is an earlier kernel's, so the
+// message names the launch before this one instead (recorded only after the check, for that reason).
+inline void check_launch(const KernelContext& ctx, const char* kernel, const char* file, int line) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess) {
+    const std::string call = std::string("the launch of ") + kernel;
+    const std::string culprit = is_kernel_fault(status) ? fault_culprit(ctx.last_launch) : std::string();
+    throw_cuda_error("CUDA", cuda_status_text(status), call.c_str(), file, line, culprit);
+  }
+  record_launch(ctx, kernel, file, line);
 }
 
 inline void check_cublas(cublasStatus_t status, const char* call, const char* file, int line) {
@@ -109,7 +167,11 @@ inline unsigned int grid_blocks(int64_t n, int block, int64_t max_blocks = kMaxG
 }  // namespace cudagan::cuda
 
 #define CUDA_CHECK(call) ::cudagan::cuda::detail::check_cuda((call), #call, __FILE__, __LINE__)
+// The same for a call on a context whose launches are recorded in `record` (a const LaunchRecord*): a kernel
+// fault it reports names the last kernel launched.
+#define CUDA_CHECK_AFTER(record, call) ::cudagan::cuda::detail::check_cuda((call), #call, __FILE__, __LINE__, (record))
 #define CUBLAS_CHECK(call) ::cudagan::cuda::detail::check_cublas((call), #call, __FILE__, __LINE__)
 #define CURAND_CHECK(call) ::cudagan::cuda::detail::check_curand((call), #call, __FILE__, __LINE__)
-// After every kernel launch: reports an invalid configuration (grid, block, shared memory) at once.
-#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+// After every kernel launch: records it in ctx.last_launch and reports an invalid configuration (grid, block,
+// shared memory) at once.
+#define CUDA_CHECK_LAUNCH(ctx, kernel) ::cudagan::cuda::detail::check_launch((ctx), (kernel), __FILE__, __LINE__)

@@ -165,7 +165,7 @@ void launch_im2col(const KernelContext& ctx, const ConvGeometry& g, const float*
     im2col_kernel<uint32_t><<<blocks, kIm2colBlock, 0, ctx.stream>>>(shape_of(g), x, first, count, cols);
   else
     im2col_kernel<int64_t><<<blocks, kIm2colBlock, 0, ctx.stream>>>(shape_of(g), x, first, count, cols);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "im2col_kernel");
 }
 
 void launch_col2im(const KernelContext& ctx, const ConvGeometry& g, const float* cols, int first, int count,
@@ -178,7 +178,7 @@ void launch_col2im(const KernelContext& ctx, const ConvGeometry& g, const float*
     col2im_kernel<uint32_t><<<blocks, kCol2imBlock, 0, ctx.stream>>>(shape_of(g), cols, first, count, dx);
   else
     col2im_kernel<int64_t><<<blocks, kCol2imBlock, 0, ctx.stream>>>(shape_of(g), cols, first, count, dx);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "col2im_kernel");
 }
 
 // dst [B, A, P] from src [A, B, P].
@@ -191,7 +191,7 @@ void swap_outer(const KernelContext& ctx, const float* src, int64_t a, int64_t b
         <<<blocks, kSwapBlock, 0, ctx.stream>>>(src, uint32_t(a), uint32_t(b), uint32_t(p), dst);
   else
     swap_outer_kernel<int64_t><<<blocks, kSwapBlock, 0, ctx.stream>>>(src, a, b, p, dst);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "swap_outer_kernel");
 }
 
 // The workspace split for one call: cols first, the staging after it (null when chunks hold one image).

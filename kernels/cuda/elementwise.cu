@@ -51,31 +51,31 @@ static __global__ void fill_kernel(float* out, float value, int64_t n) {
 void add(const KernelContext& ctx, const float* a, const float* b, float* out, int64_t n) {
   if (n <= 0) return;
   add_kernel<<<grid_blocks(n, kElementwiseBlock), kElementwiseBlock, 0, ctx.stream>>>(a, b, out, n);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "add_kernel");
 }
 
 void mul(const KernelContext& ctx, const float* a, const float* b, float* out, int64_t n) {
   if (n <= 0) return;
   mul_kernel<<<grid_blocks(n, kElementwiseBlock), kElementwiseBlock, 0, ctx.stream>>>(a, b, out, n);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "mul_kernel");
 }
 
 void scale(const KernelContext& ctx, const float* x, float alpha, float* out, int64_t n) {
   if (n <= 0) return;
   scale_kernel<<<grid_blocks(n, kElementwiseBlock), kElementwiseBlock, 0, ctx.stream>>>(x, alpha, out, n);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "scale_kernel");
 }
 
 void axpy(const KernelContext& ctx, float alpha, const float* x, float* y, int64_t n) {
   if (n <= 0) return;
   axpy_kernel<<<grid_blocks(n, kElementwiseBlock), kElementwiseBlock, 0, ctx.stream>>>(alpha, x, y, n);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "axpy_kernel");
 }
 
 void fill(const KernelContext& ctx, float* out, float value, int64_t n) {
   if (n <= 0) return;
   fill_kernel<<<grid_blocks(n, kElementwiseBlock), kElementwiseBlock, 0, ctx.stream>>>(out, value, n);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "fill_kernel");
 }
 
 void sum(const KernelContext& ctx, const float* x, int64_t n, float* out) {

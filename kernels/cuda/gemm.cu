@@ -59,7 +59,7 @@ void gemm(const KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64
   check_ld(ldc, n, "ldc");
   if (ik == 0) {
     scale_matrix_kernel<<<grid_blocks(m * n, kScaleBlock), kScaleBlock, 0, ctx.stream>>>(c, m, n, ldc, beta);
-    CUDA_CHECK_LAUNCH();
+    CUDA_CHECK_LAUNCH(ctx, "scale_matrix_kernel");
     return;
   }
   check_ld(lda, trans_a ? m : k, "lda");
@@ -73,6 +73,7 @@ void gemm(const KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_CHECK(cublasSgemm(handle, op_b, op_a, in, im, ik, &alpha, b, to_int(ldb, "ldb"), a,
                            to_int(lda, "lda"), &beta, c, to_int(ldc, "ldc")));
+  detail::record_launch(ctx, "cublasSgemm", __FILE__, __LINE__);
 }
 
 }  // namespace cudagan::cuda

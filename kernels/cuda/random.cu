@@ -57,7 +57,7 @@ void fill_normal(const KernelContext& ctx, float* out, int64_t n, uint64_t seed,
   fill_random_kernel<true>
       <<<grid_blocks(ceil_div(n, kValuesPerDraw), kRandomBlock), kRandomBlock, 0, ctx.stream>>>(
           out, n, seed, offset, mean, stddev);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "fill_random_kernel");
 }
 
 void fill_uniform(const KernelContext& ctx, float* out, int64_t n, uint64_t seed, uint64_t offset, float lo,
@@ -69,7 +69,7 @@ void fill_uniform(const KernelContext& ctx, float* out, int64_t n, uint64_t seed
   fill_random_kernel<false>
       <<<grid_blocks(ceil_div(n, kValuesPerDraw), kRandomBlock), kRandomBlock, 0, ctx.stream>>>(
           out, n, seed, offset, lo, hi - lo);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "fill_random_kernel");
 }
 
 }  // namespace cudagan::cuda

@@ -43,10 +43,10 @@ void reduce_to_device(const KernelContext& ctx, Term term, int64_t n, double div
   double* partials = workspace_as<double>(ctx, blocks, op);
   if (blocks > 0) {
     reduce_partials_kernel<<<blocks, kReduceBlock, 0, ctx.stream>>>(term, n, partials);
-    CUDA_CHECK_LAUNCH();
+    CUDA_CHECK_LAUNCH(ctx, "reduce_partials_kernel");
   }
   reduce_finish_kernel<<<1, kMaxPartials, 0, ctx.stream>>>(partials, blocks, divisor, out);
-  CUDA_CHECK_LAUNCH();
+  CUDA_CHECK_LAUNCH(ctx, "reduce_finish_kernel");
 }
 
 }  // namespace cudagan::cuda

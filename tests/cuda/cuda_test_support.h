@@ -98,6 +98,8 @@ class TestContext {
 
   const cuda::KernelContext& ctx() const { return ctx_; }
   void sync() const { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  // Every workspace byte := 0xFF (NaN floats): a kernel that reads scratch it did not write then shows it.
+  void poison_workspace() { workspace_.fill_bytes(0xFF); }
 
  private:
   DeviceBuffer<unsigned char> workspace_;

@@ -150,6 +150,19 @@ TEST_CASE("cuda gemm with TF32 tensor-op math stays within TF32 rounding", "[cud
   // TF32 keeps 10 mantissa bits: each input is off by up to 2^-10 relative (rounded or truncated), so each
   // product by up to ~2^-9 = 2e-3 of |a||b|; 4e-3 leaves room for the fp32 accumulation on top.
   test::require_close_scaled(c_d.download(), ref, scale, 4e-3, "gemm tf32");
+
+  // That bound holds for exact fp32 too; this shows TF32 is in use. Inputs 1 + 2^-13 (not representable in
+  // TF32's 10 mantissa bits) times ones, k = 256: fp32 gives 256 + 2^-5 exactly, TF32 inputs give 256.
+  const int64_t sq = 256;
+  DeviceBuffer<float> x_d(std::vector<float>(size_t(sq * sq), 1.0f + 0x1p-13f)),
+      ones_d(std::vector<float>(size_t(sq * sq), 1.0f)), out_d(size_t(sq * sq));
+  cuda::gemm(tc.ctx(), false, false, sq, sq, sq, 1.0f, x_d.get(), sq, ones_d.get(), sq, 0.0f, out_d.get(), sq);
+  const float tf32_value = out_d.download()[0];
+  INFO("TF32 gemm gave " << tf32_value);
+  CHECK(tf32_value != 256.0f + 0x1p-5f);
+  TestContext exact;  // allow_tf32 false
+  cuda::gemm(exact.ctx(), false, false, sq, sq, sq, 1.0f, x_d.get(), sq, ones_d.get(), sq, 0.0f, out_d.get(), sq);
+  test::require_equal(out_d.download(), std::vector<float>(size_t(sq * sq), 256.0f + 0x1p-5f), "gemm fp32");
 }
 
 TEST_CASE("cuda gemm with k == 0 scales C by beta and ignores NaN when beta is 0", "[cuda][gemm]") {
@@ -239,4 +252,45 @@ TEST_CASE("cuda conv2d names the workspace it needs when not even one image fits
   DeviceBuffer<float> x(size_t(g.input_elems())), w(size_t(g.weight_elems())), y(size_t(g.output_elems()));
   REQUIRE_THROWS_WITH(cuda::conv2d_forward(tc.ctx(), g, x.get(), w.get(), y.get()),
                       Catch::Contains(std::to_string(need) + " bytes"));
+}
+
+// Hidden ([.]): 9 GB of device memory and too slow under compute-sanitizer; CTest runs it on its own
+// (tests/CMakeLists.txt).
+TEST_CASE("cuda im2col and col2im take the 64-bit index path past 2^31 column elements", "[.][cuda][conv][large]") {
+  TestContext tc;
+  // 136 one-channel 512x512 images, 8x8 kernel, stride 1: 64 rows of 136 * 505 * 505 columns = 2.2e9 elements,
+  // so every index in the last rows exceeds 2^31 while the input (36M elements) stays small.
+  const ConvGeometry g = geometry(136, 1, 512, 512, 1, 8, 8, 1, 1, 0, 0);
+  const int64_t pixels = g.out_pixels(), row = int64_t(g.batch) * pixels, total = g.col_rows() * row;
+  REQUIRE(total > (int64_t(1) << 31));
+  const auto x = test::random_vector<float>(g.input_elems(), 71);
+  DeviceBuffer<float> x_d(x), cols_d(static_cast<size_t>(total));
+  cols_d.fill_bytes(0xFF);
+  cuda::im2col(tc.ctx(), g, x_d.get(), 0, g.batch, cols_d.get());
+  tc.sync();
+  // Rows 61 (straddling 2^31) and 63 (all past it) against the definition: row (kh, kw), column (n, oh, ow)
+  // holds x[n, oh + kh, ow + kw].
+  for (int r : {61, 63}) {
+    const int kh = r / g.kernel_w, kw = r % g.kernel_w;
+    std::vector<float> got(static_cast<size_t>(row)), expected(static_cast<size_t>(row));
+    CUDA_CHECK(cudaMemcpy(got.data(), cols_d.get() + int64_t(r) * row, size_t(row) * sizeof(float),
+                          cudaMemcpyDeviceToHost));
+    for (int n = 0; n < g.batch; ++n)
+      for (int oh = 0; oh < g.out_h(); ++oh)
+        for (int ow = 0; ow < g.out_w(); ++ow)
+          expected[size_t(int64_t(n) * pixels + oh * g.out_w() + ow)] =
+              x[size_t((int64_t(n) * g.in_h + oh + kh) * g.in_w + ow + kw)];
+    test::require_equal(got, expected, "im2col row " + std::to_string(r) + " of " + std::to_string(g.col_rows()));
+  }
+  // col2im of those columns adds each pixel once per window that covers it: x times the number of windows.
+  DeviceBuffer<float> dx_d(size_t(g.input_elems()));
+  dx_d.fill_bytes(0);
+  cuda::col2im(tc.ctx(), g, cols_d.get(), 0, g.batch, dx_d.get());
+  const auto covers = [](int i, int size, int k) { return std::min(i, size - k) - std::max(0, i - k + 1) + 1; };
+  std::vector<double> expected(x.size());
+  for (int64_t i = 0; i < g.input_elems(); ++i) {
+    const int w = int(i % g.in_w), h = int((i / g.in_w) % g.in_h);
+    expected[size_t(i)] = double(x[size_t(i)]) * covers(h, g.in_h, g.kernel_h) * covers(w, g.in_w, g.kernel_w);
+  }
+  test::require_close(dx_d.download(), expected, 0.0, 1e-5, "col2im of 2.2e9 columns");
 }

@@ -78,6 +78,18 @@ TEST_CASE("cuda activations work in place", "[cuda][activation]") {
   std::vector<float> y(x.size());
   cpu::activation_forward<float>(Activation::leaky_relu, x.data(), y.data(), 5003, 0.2f);
   test::require_equal(xy.download(), y, "leaky_relu in place");
+
+  // Backward in place, dx over dy (how the engine reuses a gradient buffer), for each activation; tanh and
+  // sigmoid read y, the others x.
+  const auto dy = test::random_vector<float>(5003, 112);
+  for (Activation a : {Activation::relu, Activation::leaky_relu, Activation::tanh, Activation::sigmoid}) {
+    std::vector<float> fwd(x.size()), dx(x.size());
+    cpu::activation_forward<float>(a, x.data(), fwd.data(), 5003, 0.2f);
+    cpu::activation_backward<float>(a, x.data(), fwd.data(), dy.data(), dx.data(), 5003, 0.2f);
+    DeviceBuffer<float> x_d(x), y_d(fwd), grad(dy);
+    cuda::activation_backward(tc.ctx(), a, x_d.get(), y_d.get(), grad.get(), grad.get(), 5003, 0.2f);
+    test::require_close(grad.download(), dx, 0.0, 1e-6, std::string(activation_name(a)) + " backward in place");
+  }
 }
 
 TEST_CASE("cuda element-wise arithmetic matches the cpu", "[cuda][elementwise]") {
@@ -117,13 +129,16 @@ TEST_CASE("cuda element-wise arithmetic matches the cpu", "[cuda][elementwise]")
 }
 
 TEST_CASE("cuda sum is deterministic and matches the cpu", "[cuda][elementwise]") {
-  TestContext tc;
+  TestContext tc, other;
   // 1 element, one partial block, and enough for the full 1024 partials (each thread then takes several).
   for (int64_t n : {int64_t(1), int64_t(1000), kN, int64_t(1000003), int64_t(3) << 20}) {
     const auto x = test::random_vector<float>(n, 131, -1.0, 3.0);
     DeviceBuffer<float> x_d(x), out_d(1), again_d(1);
     cuda::sum(tc.ctx(), x_d.get(), n, out_d.get());
-    cuda::sum(tc.ctx(), x_d.get(), n, again_d.get());
+    // The repeat runs on another stream with another workspace, poisoned with NaN first: a sum that read a
+    // partial it did not write, or whose order of additions depended on timing (atomics), would differ.
+    other.poison_workspace();
+    cuda::sum(other.ctx(), x_d.get(), n, again_d.get());
     float expected = 0;
     cpu::sum<float>(x.data(), n, &expected);
     test::require_close(out_d.download(), std::vector<float>{expected}, 0.0, 1e-6,

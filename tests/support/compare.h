@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -46,6 +47,32 @@ void require_close(const std::vector<A>& actual, const std::vector<B>& expected,
                    const std::string& what) {
   REQUIRE(actual.size() == expected.size());
   require_close(actual.data(), expected.data(), int64_t(actual.size()), atol, rtol, what);
+}
+
+// Passes when max |actual - expected| <= rel * max |expected|: an error judged against the tensor's own scale,
+// for results that pass through many layers, where single elements may cancel to near zero but an error that
+// matters shows against the largest. An all-zero expected passes only with an all-zero actual; NaN never passes.
+template <class A, class B>
+void require_close_to_scale(const std::vector<A>& actual, const std::vector<B>& expected, double rel,
+                            const std::string& what) {
+  REQUIRE(actual.size() == expected.size());
+  double max_err = 0, max_ref = 0;
+  int64_t worst = -1;
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double err = std::fabs(double(actual[i]) - double(expected[i]));
+    if (!(err <= max_err)) max_err = std::isnan(err) ? INFINITY : err, worst = int64_t(i);
+    max_ref = std::max(max_ref, std::fabs(double(expected[i])));
+  }
+  if (max_err <= rel * max_ref) {
+    SUCCEED(what << ": max error " << max_err << " <= " << rel << " x max |expected| " << max_ref);
+    return;
+  }
+  std::ostringstream msg;
+  msg.precision(10);
+  msg << what << ": max |error| " << max_err << " at index " << worst << " (actual " << double(actual[size_t(worst)])
+      << ", expected " << double(expected[size_t(worst)]) << ") exceeds " << rel << " x max |expected| " << max_ref
+      << " (relative error " << (max_ref > 0 ? max_err / max_ref : INFINITY) << ")";
+  FAIL(msg.str());
 }
 
 // Bit-exact comparison, for pure data movement (im2col, col2im, copies).

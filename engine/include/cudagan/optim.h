@@ -23,7 +23,7 @@ class Adam {
     double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
   };
   // Throws cudagan::Error for lr < 0, betas outside [0, 1), eps < 0, or a parameter that is
-  // undefined or not a leaf.
+  // undefined or not a leaf, or one listed twice.
   Adam(std::vector<Tensor> params, Options options);
   Adam(std::vector<Tensor> params) : Adam(std::move(params), Options{}) {}
 
