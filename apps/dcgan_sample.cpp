@@ -13,7 +13,7 @@
 
 #include "cudagan/cudagan.h"
 #include "cudagan/dcgan_checkpoint.h"
-#include "cudagan/image_io.h"
+#include "cudagan/io/image_io.h"
 
 using namespace cudagan;
 namespace fs = std::filesystem;

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cudagan/cuda.h"
+#include "cudagan/core/cuda.h"
 #include "cudagan/cudagan.h"
-#include "cudagan/data.h"
+#include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
 #include "cudagan/dcgan_checkpoint.h"
 #include "train_config.h"

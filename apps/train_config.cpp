@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "cudagan/error.h"
+#include "cudagan/core/error.h"
 
 namespace cudagan::apps {
 

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <cstring>
 
-#include "cudagan/error.h"
-#include "cudagan/plot.h"
+#include "cudagan/core/error.h"
+#include "cudagan/io/plot.h"
 
 namespace fs = std::filesystem;
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "cudagan/dcgan.h"
-#include "cudagan/gif.h"
-#include "cudagan/image_io.h"
+#include "cudagan/io/gif.h"
+#include "cudagan/io/image_io.h"
 
 namespace cudagan::apps {
 

@@ -9,8 +9,8 @@
 
 #include <cstdio>
 
-#include "cudagan/blas_runtime.h"
-#include "cudagan/device.h"
+#include "cudagan/runtime/blas.h"
+#include "cudagan/core/device.h"
 #include "kernel_benches.h"
 
 int main(int argc, char** argv) {

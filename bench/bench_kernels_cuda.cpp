@@ -21,7 +21,7 @@
 #include "bce.h"
 #include "cuda/check.h"
 #include "cuda_context.h"
-#include "cudagan/device.h"
+#include "cudagan/core/device.h"
 #include "gemm.h"
 #include "kernel_benches.h"
 

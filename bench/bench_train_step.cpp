@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "bench_support.h"
-#include "cudagan/blas_runtime.h"
-#include "cudagan/cuda.h"
+#include "cudagan/runtime/blas.h"
+#include "cudagan/core/cuda.h"
 #include "cudagan/dcgan.h"
 
 namespace {

@@ -1,13 +1,13 @@
 # The installed package for research code: `cmake --install build --prefix P` gives
-#   P/include/cudagan/*.h                     the engine's and the models' public headers
-#   P/lib/libcudagan.a, P/lib/libcudagan_models.a
+#   P/include/cudagan/**.h                    the engine's (core/ ops/ nn/ data/ io/ runtime/) and models' headers
+#   P/lib/libcudagan_{kernels,core,io,models}.a
 #   P/lib/cmake/cudagan/                      cudagan-config.cmake, -config-version.cmake, -targets*.cmake
 #   P/bin/dcgan_train, P/bin/dcgan_sample
 # and an outside project needs only
 #   find_package(cudagan REQUIRED)
-#   target_link_libraries(app PRIVATE cudagan::cudagan)   # or cudagan::models
+#   target_link_libraries(app PRIVATE cudagan::cudagan)   # or cudagan::core, or cudagan::models
 # with CMAKE_PREFIX_PATH=P. The libraries' own install() rules (the EXPORT set cudagan-targets) are
-# in engine/ and models/; this file must be included after them and after apps/.
+# in kernels/, engine/ and models/; this file must be included after them and after apps/.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

@@ -4,7 +4,7 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
-#include "cudagan/blas_runtime.h"
+#include "cudagan/runtime/blas.h"
 
 int main(int argc, char** argv) {
   cudagan::blas::ensure_fast_kernels(argc, argv);

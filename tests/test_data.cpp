@@ -15,8 +15,8 @@
 #include <set>
 #include <thread>
 
-#include "cudagan/data.h"
-#include "cudagan/error.h"
+#include "cudagan/data/data.h"
+#include "cudagan/core/error.h"
 
 using namespace cudagan;
 using namespace cudagan::data;

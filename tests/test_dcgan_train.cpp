@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "cudagan/image_io.h"
+#include "cudagan/io/image_io.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;

@@ -10,8 +10,8 @@
 #include <memory>
 #include <random>
 
-#include "cudagan/error.h"
-#include "cudagan/gif.h"
+#include "cudagan/core/error.h"
+#include "cudagan/io/gif.h"
 #include "support/temp_dir.h"
 
 using namespace cudagan;

@@ -8,9 +8,9 @@
 #include <fstream>
 #include <random>
 
-#include "cudagan/error.h"
-#include "cudagan/image_io.h"
-#include "cudagan/tensor.h"
+#include "cudagan/core/error.h"
+#include "cudagan/io/image_io.h"
+#include "cudagan/core/tensor.h"
 #include "support/temp_dir.h"
 
 using namespace cudagan;

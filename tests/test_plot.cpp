@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <random>
 
-#include "cudagan/error.h"
-#include "cudagan/plot.h"
+#include "cudagan/core/error.h"
+#include "cudagan/io/plot.h"
 #include "support/temp_dir.h"
 
 using namespace cudagan;

@@ -10,8 +10,8 @@
 #include <iterator>
 #include <random>
 
-#include "cudagan/error.h"
-#include "cudagan/safetensors.h"
+#include "cudagan/core/error.h"
+#include "cudagan/io/safetensors.h"
 #include "support/temp_dir.h"
 
 using namespace cudagan;

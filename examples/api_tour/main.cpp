@@ -12,11 +12,11 @@
 #include <string>
 
 // [tour:includes]
-#include <cudagan/cuda.h>         // GPU memory statistics, TF32, synchronisation
+#include <cudagan/core/cuda.h>         // GPU memory statistics, TF32, synchronisation
 #include <cudagan/cudagan.h>      // tensors, ops, autograd, nn, optim, random, devices
-#include <cudagan/data.h>         // datasets and the DataLoader
-#include <cudagan/image_io.h>     // PNG grids
-#include <cudagan/safetensors.h>  // checkpoints
+#include <cudagan/data/data.h>         // datasets and the DataLoader
+#include <cudagan/io/image_io.h>     // PNG grids
+#include <cudagan/io/safetensors.h>  // checkpoints
 
 using namespace cudagan;
 // [/tour]

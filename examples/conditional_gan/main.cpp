@@ -20,10 +20,10 @@
 //   conv2d([x ; m], [Wx | Wm]) = conv2d(x, Wx) + conv2d(m, Wm)
 // so D applies two convolutions and adds them (ConcatConv2d below), which is exactly the same.
 #include <cudagan/cudagan.h>
-#include <cudagan/data.h>
+#include <cudagan/data/data.h>
 #include <cudagan/dcgan.h>  // dcgan::init_weights, the paper's N(0, 0.02) initialisation
-#include <cudagan/image_io.h>
-#include <cudagan/safetensors.h>
+#include <cudagan/io/image_io.h>
+#include <cudagan/io/safetensors.h>
 
 #include <algorithm>
 #include <chrono>

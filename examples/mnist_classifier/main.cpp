@@ -14,7 +14,7 @@
 // one-vs-rest binary classifier against the one-hot label with bce_with_logits; the prediction is
 // the largest logit. On MNIST that is about as accurate as softmax cross-entropy.
 #include <cudagan/cudagan.h>
-#include <cudagan/data.h>
+#include <cudagan/data/data.h>
 
 #include <algorithm>
 #include <chrono>

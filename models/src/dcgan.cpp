@@ -1,8 +1,8 @@
 #include "cudagan/dcgan.h"
 
-#include "cudagan/autograd.h"
-#include "cudagan/error.h"
-#include "cudagan/ops.h"
+#include "cudagan/core/autograd.h"
+#include "cudagan/core/error.h"
+#include "cudagan/ops/ops.h"
 
 namespace cudagan::dcgan {
 

@@ -2,8 +2,8 @@
 
 #include <sstream>
 
-#include "cudagan/error.h"
-#include "cudagan/safetensors.h"
+#include "cudagan/core/error.h"
+#include "cudagan/io/safetensors.h"
 
 namespace cudagan::dcgan {
 

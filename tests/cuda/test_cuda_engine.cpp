@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "cudagan/cuda.h"
+#include "cudagan/core/cuda.h"
 #include "cudagan/cudagan.h"
 #include "cudagan/dcgan.h"
 #include "support/compare.h"

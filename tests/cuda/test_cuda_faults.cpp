@@ -5,10 +5,10 @@
 
 #include <cstdint>
 
-#include "backend.h"
+#include "core/backend.h"
 #include "cuda/check.h"
 #include "cuda_context.h"
-#include "cudagan/cuda.h"
+#include "cudagan/core/cuda.h"
 #include "cudagan/cudagan.h"
 #include "elementwise.h"
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "cudagan/cuda.h"
+#include "cudagan/core/cuda.h"
 #include "cudagan/cudagan.h"
 #include "cudagan/dcgan.h"
 #include "support/compare.h"

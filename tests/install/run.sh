@@ -9,7 +9,9 @@
 #     and includes nothing but cudagan headers and the standard library;
 #  3. examples/ is configured with -DCMAKE_PREFIX_PATH=WORK_DIR/prefix (find_package(cudagan)) and
 #     built with -Werror;
-#  4. api_tour, mnist_classifier (20 steps, then the t10k accuracy) and conditional_gan (20 steps,
+#  4. a program that links only cudagan::core (tensors through optimisers) builds and runs, and its link line
+#     names no image, GIF, zlib or JSON library;
+#  5. api_tour, mnist_classifier (20 steps, then the t10k accuracy) and conditional_gan (20 steps,
 #     then its PNG grid) run on the CPU, and their outputs are checked.
 # Any failure stops the script with a non-zero status and a line saying what failed.
 set -euo pipefail
@@ -36,18 +38,19 @@ step "install $build_dir into $work/staged, then move it to $prefix"
 "$cmake" --install "$build_dir" --prefix "$work/staged" --config "$config" >"$work/install.log" ||
   { cat "$work/install.log"; fail "cmake --install"; }
 mv "$work/staged" "$prefix"
-for f in lib/libcudagan.a lib/libcudagan_models.a lib/cmake/cudagan/cudagan-config.cmake \
+for f in lib/libcudagan_core.a lib/libcudagan_io.a lib/libcudagan_kernels.a lib/libcudagan_models.a \
+  lib/cmake/cudagan/cudagan-config.cmake \
   lib/cmake/cudagan/cudagan-config-version.cmake lib/cmake/cudagan/cudagan-targets.cmake \
   include/cudagan/cudagan.h include/cudagan/dcgan.h bin/dcgan_train bin/dcgan_sample; do
   [[ -f $prefix/$f ]] || fail "the install tree lacks $f"
 done
 
 step "every installed header stands alone"
-headers=$(cd "$prefix/include" && ls cudagan/*.h)
+headers=$(cd "$prefix/include" && find cudagan -name '*.h' | sort)
 for h in $headers; do
   # Only <cudagan/...> / "cudagan/..." and standard headers (no dot, no slash: <vector>, <cstdint>).
   bad=$(grep -E '^[[:space:]]*#[[:space:]]*include' "$prefix/include/$h" |
-    grep -Ev '#[[:space:]]*include[[:space:]]*["<]cudagan/[a-z0-9_]+\.h[">]' |
+    grep -Ev '#[[:space:]]*include[[:space:]]*["<]cudagan/([a-z0-9_]+/)?[a-z0-9_]+\.h[">]' |
     grep -Ev '#[[:space:]]*include[[:space:]]*<[a-z0-9_]+>' || true)
   [[ -z $bad ]] || fail "$h includes a header that is not installed or not standard: $bad"
 done
@@ -58,7 +61,56 @@ printf '%s\n' $headers | xargs -P "$(nproc)" -I{} sh -c \
    { echo "install test FAILED: {} does not compile alone" >&2; exit 255; }' "$cxx" "$prefix/include" ||
   fail "a public header does not compile on its own (see above)"
 
-step "configure examples/ against the installed package"
+cuda_args=()
+[[ -n $cuda_root ]] && cuda_args=(-DCUDAToolkit_ROOT="$cuda_root")
+
+step "a program on cudagan::core alone"
+mkdir -p "$work/core_only"
+cat >"$work/core_only/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.24)
+project(core_only LANGUAGES CXX)
+find_package(cudagan REQUIRED)
+add_executable(core_only main.cpp)
+target_link_libraries(core_only PRIVATE cudagan::core)
+target_compile_features(core_only PRIVATE cxx_std_17)
+CMAKE
+cat >"$work/core_only/main.cpp" <<'CPP'
+// Fits y = 3x with one parameter: tensors, autograd, an op and Adam, nothing that reads files.
+#include <cstdio>
+#include "cudagan/core/tensor.h"
+#include "cudagan/nn/optim.h"
+#include "cudagan/ops/ops.h"
+int main() {
+  using namespace cudagan;
+  Tensor w = Tensor::zeros({1, 1});
+  w.requires_grad_(true);
+  optim::Adam adam({w}, {0.1, 0.9, 0.999, 1e-8, 0});
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {4, 1});
+  const Tensor y = Tensor::from_vector(std::vector<float>{3, 6, 9, 12}, {4, 1});
+  for (int i = 0; i < 300; ++i) {
+    adam.zero_grad();
+    const Tensor e = linear(x, w) + scale(y, -1);
+    mean(e * e).backward();
+    adam.step();
+  }
+  std::printf("w %.3f\n", w.item());
+  return w.item() > 2.9 && w.item() < 3.1 ? 0 : 1;
+}
+CPP
+"$cmake" -S "$work/core_only" -B "$work/core_only/build" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$config" -DCMAKE_CXX_FLAGS=-Werror "${cuda_args[@]}" \
+  >"$work/core_only.log" 2>&1 && "$cmake" --build "$work/core_only/build" --config "$config" >>"$work/core_only.log" 2>&1 ||
+  { cat "$work/core_only.log"; fail "building a program on cudagan::core"; }
+# The link lines CMake generated (build.ninja for Ninja, link.txt for the Makefile generators).
+links=$(grep -rhs -e '-o core_only' -e 'LINK_LIBRARIES' "$work/core_only/build/build.ninja" \
+  "$work/core_only/build/CMakeFiles/core_only.dir/link.txt" || true)
+[[ -n $links ]] || fail "found no link line for core_only"
+! grep -Eq 'libz\.|libgif|libstb|nlohmann|libcudagan_io' <<<"$links" ||
+  fail "cudagan::core pulls in a file-format library: $links"
+core_bin=$work/core_only/build/core_only
+[[ -x $core_bin ]] || core_bin=$work/core_only/build/$config/core_only
+"$core_bin" || fail "the cudagan::core program did not fit y = 3x"
+
 cuda_args=()
 [[ -n $cuda_root ]] && cuda_args=(-DCUDAToolkit_ROOT="$cuda_root")
 "$cmake" -S "$source_dir/examples" -B "$work/build" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \

@@ -5,13 +5,13 @@
 // (link cudagan::models for those two). docs/api.md is a guided tour.
 #pragma once
 
-#include "cudagan/autograd.h"
-#include "cudagan/blas_runtime.h"
-#include "cudagan/device.h"
-#include "cudagan/dtype.h"
-#include "cudagan/error.h"
-#include "cudagan/nn.h"
-#include "cudagan/ops.h"
-#include "cudagan/optim.h"
-#include "cudagan/random.h"
-#include "cudagan/tensor.h"
+#include "cudagan/core/autograd.h"
+#include "cudagan/runtime/blas.h"
+#include "cudagan/core/device.h"
+#include "cudagan/core/dtype.h"
+#include "cudagan/core/error.h"
+#include "cudagan/nn/modules.h"
+#include "cudagan/ops/ops.h"
+#include "cudagan/nn/optim.h"
+#include "cudagan/core/rng.h"
+#include "cudagan/core/tensor.h"

@@ -12,9 +12,9 @@
 
 #include <memory>
 
-#include "cudagan/nn.h"
-#include "cudagan/optim.h"
-#include "cudagan/random.h"
+#include "cudagan/nn/modules.h"
+#include "cudagan/nn/optim.h"
+#include "cudagan/core/rng.h"
 
 namespace cudagan::dcgan {
 

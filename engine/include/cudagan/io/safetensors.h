@@ -1,0 +1,41 @@
+// The safetensors file format (https://github.com/huggingface/safetensors), as used for
+// checkpoints: an 8-byte little-endian header length N, N bytes of JSON
+//   {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {"key": "value"}}
+// padded with spaces to a multiple of 8, then the raw little-endian tensor data, offsets counted
+// from the start of that data section. Files written here load in PyTorch/NumPy with the
+// safetensors package, and theirs (F32/F64) load here.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cudagan/core/tensor.h"
+
+namespace cudagan {
+
+// Writes the tensors (float32 -> F32, float64 -> F64; any device, copied to the host) in the given
+// order, atomically (temporary file, fsync, rename): an interrupted save leaves the previous
+// checkpoint intact. Throws cudagan::Error on a duplicate or empty name, an undefined tensor, or a
+// write error naming the path.
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+struct SafetensorsFile {
+  std::string path;                                     // where it was read from, for messages
+  std::vector<std::pair<std::string, Tensor>> tensors;  // CPU tensors, in data order
+  std::map<std::string, std::string> metadata;
+
+  bool contains(const std::string& name) const;
+  // Throws cudagan::Error naming the missing tensor and the file.
+  const Tensor& at(const std::string& name) const;
+};
+
+// Reads and validates a whole file (sizes, JSON, dtypes, offsets against shapes, overlaps, gaps,
+// trailing bytes). Any problem throws cudagan::Error with one line naming the file and what is
+// wrong, e.g. "checkpoint 'g.safetensors' is truncated: ...".
+SafetensorsFile load_safetensors(const std::string& path);
+
+}  // namespace cudagan

@@ -1,0 +1,31 @@
+#include <cstdlib>
+
+#include "core/backend.h"
+#include "cudagan/core/device.h"
+
+namespace cudagan {
+
+Device Device::parse(const std::string& text) {
+  if (text == "cpu") return cpu();
+  if (text == "cuda") return cuda(0);
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5) {
+    char* end = nullptr;
+    const long index = std::strtol(text.c_str() + 5, &end, 10);
+    if (*end == '\0' && index >= 0 && index < 1024) return cuda(int(index));
+  }
+  throw Error("unknown device '" + text + "': use cpu, cuda or cuda:N");
+}
+
+std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
+
+#if !CUDAGAN_HAVE_CUDA
+bool cuda_available() { return false; }
+int cuda_device_count() { return 0; }
+#endif
+
+void throw_no_cuda() {
+  throw Error("this cudagan was built without CUDA: rebuild with the CUDA toolkit installed "
+              "(-DCUDAGAN_CUDA=ON) or use the cpu device");
+}
+
+}  // namespace cudagan

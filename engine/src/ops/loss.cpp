@@ -1,0 +1,55 @@
+// bce_with_logits: the fused, numerically stable sigmoid + binary cross-entropy (kernels/bce.h).
+#include "core/backend.h"
+#include "bce.h"
+#include "cudagan/core/autograd.h"
+#include "cudagan/ops/ops.h"
+#if CUDAGAN_HAVE_CUDA
+#include "cuda_context.h"
+#endif
+
+namespace cudagan {
+
+Tensor bce_with_logits(const Tensor& logits, const Tensor& targets) {
+  check_defined("bce_with_logits", logits, "logits");
+  check_defined("bce_with_logits", targets, "targets");
+  check_compatible("bce_with_logits", logits, targets);
+  CUDAGAN_CHECK(logits.shape() == targets.shape(), "bce_with_logits: logits ", shape_str(logits.shape()),
+                " and targets ", shape_str(targets.shape()), " differ in shape");
+  CUDAGAN_CHECK(logits.numel() > 0, "bce_with_logits: empty input");
+  CUDAGAN_CHECK(!(targets.requires_grad() && grad_enabled()),
+                "bce_with_logits: targets get no gradient; pass targets.detach()");
+  Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
+  const int64_t n = logits.numel();
+  if (logits.device().is_cpu()) {
+    dispatch_float(logits.dtype(), [&](auto z) {
+      using T = decltype(z);
+      cpu::bce_with_logits_forward<T>(logits.data<T>(), targets.data<T>(), n, loss.data<T>());
+    });
+  } else {
+#if CUDAGAN_HAVE_CUDA
+    cuda::bce_with_logits_forward(cuda_context(logits.device()), logits.data<float>(), targets.data<float>(), n,
+                                  loss.data<float>());
+#endif
+  }
+  return record(loss, "bce_with_logits", {logits},
+                [n, logits = logits.detach(), targets = targets.detach()](const Tensor& dloss) {
+                  Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
+                  if (logits.device().is_cpu()) {
+                    dispatch_float(logits.dtype(), [&](auto z) {
+                      using T = decltype(z);
+                      cpu::bce_with_logits_backward<T>(logits.data<T>(), targets.data<T>(), n,
+                                                       *dloss.data<T>(), dlogits.data<T>());
+                    });
+                  } else {
+#if CUDAGAN_HAVE_CUDA
+                    // The upstream gradient stays on the device: no host synchronisation.
+                    cuda::bce_with_logits_backward(cuda_context(logits.device()), logits.data<float>(),
+                                                   targets.data<float>(), n, dloss.data<float>(),
+                                                   dlogits.data<float>());
+#endif
+                  }
+                  return std::vector<Tensor>{dlogits};
+                });
+}
+
+}  // namespace cudagan

@@ -1,0 +1,104 @@
+#include "cudagan/runtime/blas.h"
+
+#include <cblas.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+namespace cudagan::blas {
+
+int kernel_rank(const std::string& kernels) {
+  std::string core = kernels;
+  std::transform(core.begin(), core.end(), core.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* c : {"skylakex", "cooperlake", "sapphirerapids"})
+    if (core == c) return 4;
+  for (const char* c : {"haswell", "zen", "skylake", "excavator"})
+    if (core == c) return 3;
+  for (const char* c : {"sandybridge", "bulldozer", "piledriver", "steamroller"})
+    if (core == c) return 2;
+  return 1;
+}
+
+namespace {
+
+// The best OpenBLAS kernel set this CPU (and OS) supports. __builtin_cpu_supports also checks
+// that the OS saves the vector registers, so an AVX-512 CPU under an OS without it is not chosen.
+std::string best_for_this_cpu() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512cd"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  if (__builtin_cpu_supports("avx")) return "Sandybridge";
+#endif
+  return "";
+}
+
+constexpr const char* kDetectedVar = "CUDAGAN_OPENBLAS_DETECTED";  // what OpenBLAS chose before we set it
+constexpr const char* kReexecVar = "CUDAGAN_RESTARTED";  // set in the restarted process: restart once only
+}  // namespace
+
+Info info() {
+  Info i;
+  i.library = openblas_get_config();
+  i.kernels = openblas_get_corename();
+  i.best_supported = best_for_this_cpu();
+  i.threads = openblas_get_num_threads();
+  if (const char* detected = std::getenv(kDetectedVar)) {
+    i.overridden = true;
+    i.detected = detected;
+  }
+  return i;
+}
+
+std::string describe() {
+  const Info i = info();
+  std::string s = i.library + "; kernels " + i.kernels;
+  if (i.overridden) s += " (set by cudagan; OpenBLAS detected " + i.detected + ")";
+  return s + "; " + std::to_string(i.threads) + " threads";
+}
+
+void ensure_fast_kernels(int argc, char** argv) {
+  (void)argc;
+  if (std::getenv(kReexecVar)) return;  // this is the restarted process: settle for what we have
+  bool restart = false;
+  // Idle OpenMP threads spin for a while after each parallel loop by default; on a machine with few
+  // cores they steal the cores OpenBLAS's own threads need for the next GEMM (measured on 2 cores:
+  // a small conv net trained 30x slower). Passive waiting costs microseconds per loop instead.
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    restart = true;
+  }
+  // The same on OpenBLAS's side: its idle threads call sched_yield in a loop for 2^28 cycles (about 0.1 s)
+  // after each GEMM, so during the im2col, batchnorm and activation loops between GEMMs they fight the
+  // OpenMP threads for the cores (perf: 20% of a CPU training step in sched_yield). 2^4 cycles, the least
+  // OpenBLAS accepts, makes them sleep at once; waking them costs microseconds per GEMM (measured on
+  // 2 cores: DCGAN-64 training step 33 -> 41 images/s).
+  if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    restart = true;
+  }
+  const std::string detected = openblas_get_corename();
+  const std::string best = best_for_this_cpu();
+  if (!std::getenv("OPENBLAS_CORETYPE") && !best.empty() && kernel_rank(best) > kernel_rank(detected)) {
+    setenv("OPENBLAS_CORETYPE", best.c_str(), 1);  // the user's own setting is left alone
+    setenv(kDetectedVar, detected.c_str(), 1);
+    restart = true;
+  }
+  if (!restart) return;
+  setenv(kReexecVar, "1", 1);
+  std::fflush(nullptr);
+  execv("/proc/self/exe", argv);
+  // Still here: re-executing failed (no /proc, say). Carry on with the slower settings.
+  std::fprintf(stderr, "cudagan: could not restart with OMP_WAIT_POLICY=PASSIVE OPENBLAS_THREAD_TIMEOUT=4%s%s; "
+               "set them yourself for speed\n", std::getenv(kDetectedVar) ? " OPENBLAS_CORETYPE=" : "",
+               std::getenv(kDetectedVar) ? best.c_str() : "");
+  unsetenv(kDetectedVar);
+}
+
+}  // namespace cudagan::blas
