@@ -14,6 +14,7 @@
 #include "cudagan/cudagan.h"
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
+#include "cudagan/runtime/blas.h"
 
 using namespace cudagan;
 namespace fs = std::filesystem;
@@ -65,7 +66,7 @@ int run(int argc, char** argv) {
   auto g = dcgan::load_generator(checkpoint, device);
   if (eval_bn) g->eval();
   const dcgan::Architecture arch = g->architecture();
-  Generator rng(seed);
+  Rng rng(seed);
   NoGradGuard no_grad;
 
   if (interpolate) {

@@ -12,6 +12,7 @@
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
 #include "cudagan/dcgan_checkpoint.h"
+#include "cudagan/runtime/blas.h"
 #include "train_config.h"
 #include "train_outputs.h"
 
@@ -87,7 +88,7 @@ int train(const apps::TrainConfig& config) {
   arch.nz = config.nz;
   arch.ngf = config.ngf;
   arch.ndf = config.ndf;
-  Generator init_rng(config.seed);
+  Rng init_rng(config.seed);
   dcgan::Generator g(arch, init_rng);
   dcgan::Discriminator d(arch, init_rng);
   dcgan::init_weights(g, init_rng);
@@ -96,8 +97,8 @@ int train(const apps::TrainConfig& config) {
   d.to(device);
   optim::Adam opt_g(g.parameters(), {config.lr, config.beta1, config.beta2, 1e-8, 0.0});
   optim::Adam opt_d(d.parameters(), {config.lr, config.beta1, config.beta2, 1e-8, 0.0});
-  Generator noise_rng = init_rng.split();
-  Generator fixed_rng = init_rng.split();
+  Rng noise_rng = init_rng.split();
+  Rng fixed_rng = init_rng.split();
   const Tensor fixed_noise = dcgan::sample_noise(kGridImages, arch.nz, fixed_rng, device);
 
   apps::TrainConfig resolved = config;

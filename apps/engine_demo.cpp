@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cudagan/cudagan.h"
+#include "cudagan/runtime/blas.h"
 
 using namespace cudagan;
 
@@ -17,7 +18,7 @@ namespace {
 constexpr int kSize = 12;
 
 // A batch of images with one bright bar (row or column) plus noise; label 1 for horizontal.
-void make_batch(Generator& gen, int batch, Device device, Tensor& images, Tensor& labels) {
+void make_batch(Rng& gen, int batch, Device device, Tensor& images, Tensor& labels) {
   std::vector<float> x(static_cast<size_t>(batch) * kSize * kSize), y(static_cast<size_t>(batch));
   for (int b = 0; b < batch; ++b) {
     const bool horizontal = gen.uniform() < 0.5;
@@ -52,7 +53,7 @@ int run(int argc, char** argv) {
   CUDAGAN_CHECK(steps > 0, "--steps must be positive");
   std::printf("cudagan engine demo on %s; BLAS: %s\n", device.str().c_str(), blas::describe().c_str());
 
-  Generator gen(seed);
+  Rng gen(seed);
   nn::Sequential net;
   net.emplace<nn::Conv2d>(gen, 1, 8, 3, 1, 1, false);
   net.emplace<nn::BatchNorm2d>(8);

@@ -83,7 +83,7 @@ double peak_rss_mib() {
 }
 
 void train_step_bench(benchmark::State& state, const StepConfig& c, Device device, int warmup) {
-  cudagan::Generator rng(1234);
+  cudagan::Rng rng(1234);
   dcgan::Generator g(c.arch, rng);
   dcgan::Discriminator d(c.arch, rng);
   dcgan::init_weights(g, rng);

@@ -25,7 +25,7 @@ dcgan::Architecture tiny(int size, int channels) {
 TEST_CASE("dcgan: generator and discriminator shapes for every image size", "[dcgan]") {
   for (int size : {16, 32, 64, 128, 256}) {
     CAPTURE(size);
-    Generator rng(1);
+    Rng rng(1);
     const dcgan::Architecture a = tiny(size, size == 32 ? 1 : 3);
     dcgan::Generator g(a, rng);
     dcgan::Discriminator d(a, rng);
@@ -39,7 +39,7 @@ TEST_CASE("dcgan: generator and discriminator shapes for every image size", "[dc
 }
 
 TEST_CASE("dcgan: architecture as the reference, named as PyTorch names it", "[dcgan]") {
-  Generator rng(1);
+  Rng rng(1);
   dcgan::Architecture a;  // the reference's defaults: 64x64, nz 100, ngf = ndf = 64
   dcgan::Generator g(a, rng);
   dcgan::Discriminator d(a, rng);
@@ -57,7 +57,7 @@ TEST_CASE("dcgan: architecture as the reference, named as PyTorch names it", "[d
 }
 
 TEST_CASE("dcgan: initialisation N(0, 0.02) for convolutions, N(1, 0.02) for batchnorm gamma", "[dcgan]") {
-  Generator rng(3);
+  Rng rng(3);
   dcgan::Architecture a;
   a.ngf = 32;
   dcgan::Generator g(a, rng);
@@ -82,14 +82,14 @@ TEST_CASE("dcgan: initialisation N(0, 0.02) for convolutions, N(1, 0.02) for bat
       CHECK(sd == 0.0);
     }
   }
-  Generator again(3);
+  Rng again(3);
   dcgan::Generator g2(a, again);
   dcgan::init_weights(g2, again);
   CHECK(g2.parameters()[0].to_vector() == g.parameters()[0].to_vector());
 }
 
 TEST_CASE("dcgan: unsupported architectures are one-line errors", "[dcgan][errors]") {
-  Generator rng(1);
+  Rng rng(1);
   REQUIRE_THROWS_WITH(dcgan::Generator(tiny(48, 3), rng), Contains("power of two from 16 to 256"));
   REQUIRE_THROWS_WITH(dcgan::Generator(tiny(512, 3), rng), Contains("power of two"));
   REQUIRE_THROWS_WITH(dcgan::Discriminator(tiny(32, 2), rng), Contains("channels"));
@@ -99,7 +99,7 @@ TEST_CASE("dcgan: unsupported architectures are one-line errors", "[dcgan][error
 
 namespace {
 std::vector<dcgan::StepStats> run_steps(int steps, uint64_t seed) {
-  Generator rng(seed);
+  Rng rng(seed);
   const dcgan::Architecture a = tiny(16, 1);
   dcgan::Generator g(a, rng);
   dcgan::Discriminator d(a, rng);

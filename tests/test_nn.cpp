@@ -11,7 +11,7 @@ using namespace cudagan;
 using Catch::Matchers::Contains;
 
 TEST_CASE("nn: parameters and buffers are named as PyTorch names them", "[nn]") {
-  Generator gen(1);
+  Rng gen(1);
   nn::Sequential net;
   net.emplace<nn::ConvTranspose2d>(gen, 8, 4, 4, 1, 0, false);
   net.emplace<nn::BatchNorm2d>(4);
@@ -28,7 +28,7 @@ TEST_CASE("nn: parameters and buffers are named as PyTorch names them", "[nn]") 
 }
 
 TEST_CASE("nn: FreezeGuard stops parameter gradients, not the gradient through the module", "[nn]") {
-  Generator gen(5);
+  Rng gen(5);
   nn::Sequential net;
   net.emplace<nn::Conv2d>(gen, 2, 3, 3, 1, 1, true);
   net.emplace<nn::BatchNorm2d>(3);
@@ -53,7 +53,7 @@ TEST_CASE("nn: FreezeGuard stops parameter gradients, not the gradient through t
 }
 
 TEST_CASE("nn: default initialisation follows PyTorch's bounds and the seed", "[nn]") {
-  Generator g1(5), g2(5);
+  Rng g1(5), g2(5);
   nn::Conv2d a(g1, 3, 16, 4), b(g2, 3, 16, 4);
   CHECK(a.weight.to_vector() == b.weight.to_vector());
   const double bound = 1.0 / std::sqrt(3.0 * 16);
@@ -151,7 +151,7 @@ TEST_CASE("optim: Adam rejects a parameter listed twice, also through a copied h
 
 TEST_CASE("nn: linear and batchnorm reject an empty batch with a message, not a division by zero",
           "[nn][linear][batch_norm2d]") {
-  Generator gen(5);
+  Rng gen(5);
   const Tensor w = Tensor::randn({3, 4}, gen), bias = Tensor::randn({3}, gen);
   REQUIRE_THROWS_WITH(linear(Tensor::empty({0, 4}), w, bias), Contains("linear") && Contains("no rows"));
   REQUIRE_THROWS_WITH(linear(Tensor::empty({0, 4}), w), Contains("no rows"));
@@ -169,7 +169,7 @@ TEST_CASE("nn: linear and batchnorm reject an empty batch with a message, not a 
 }
 
 TEST_CASE("nn: a small conv net learns (loss falls)", "[nn][training]") {
-  Generator gen(3);
+  Rng gen(3);
   nn::Sequential net;
   net.emplace<nn::Conv2d>(gen, 1, 4, 3, 1, 1, false);
   net.emplace<nn::BatchNorm2d>(4);

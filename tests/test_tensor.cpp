@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "cudagan/cudagan.h"
+#include "cudagan/runtime/blas.h"
 #include "support/compare.h"
 
 using namespace cudagan;
@@ -60,7 +61,7 @@ TEST_CASE("tensor: printing shows shape, dtype, device and values", "[tensor]") 
 }
 
 TEST_CASE("tensor: random tensors are reproducible from the seed", "[tensor][random]") {
-  Generator a(7), b(7), c(8);
+  Rng a(7), b(7), c(8);
   const std::vector<double> x = Tensor::randn({1000}, a).to_vector(), y = Tensor::randn({1000}, b).to_vector();
   CHECK(x == y);
   CHECK(x != Tensor::randn({1000}, c).to_vector());
@@ -74,14 +75,14 @@ TEST_CASE("tensor: random tensors are reproducible from the seed", "[tensor][ran
 }
 
 TEST_CASE("generator: state saves and restores exactly", "[random]") {
-  Generator g(123);
+  Rng g(123);
   g.normal();
-  const Generator::State s = g.state();
+  const Rng::State s = g.state();
   const double next = g.normal();
   g.set_state(s);
   CHECK(g.normal() == next);
-  Generator h(123);
-  Generator child = h.split();
+  Rng h(123);
+  Rng child = h.split();
   CHECK(child.next_u64() != h.next_u64());
 }
 

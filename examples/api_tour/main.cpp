@@ -26,7 +26,7 @@ using namespace cudagan;
 // parameters this module's too ("features.0.weight", "head.weight", ...).
 class TinyNet : public nn::Module {
  public:
-  explicit TinyNet(Generator& gen)
+  explicit TinyNet(Rng& gen)
       : features_(register_module("features", std::make_shared<nn::Sequential>())),
         head_(register_module("head", std::make_shared<nn::Linear>(gen, 16 * 7 * 7, 1))) {
     features_->emplace<nn::Conv2d>(gen, 1, 8, 4, 2, 1);  // -> [N, 8, 14, 14]
@@ -48,7 +48,7 @@ namespace {
 
 void tour(const std::string& data_dir, const std::string& out_dir) {
   // [tour:tensors]
-  Generator gen(42);                 // seeded; there is no global generator
+  Rng gen(42);                 // seeded; there is no global generator
   Tensor a = Tensor::zeros({2, 3});  // float32 on the CPU unless told otherwise
   Tensor b = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
   Tensor x = Tensor::randn({4, 1, 28, 28}, gen);  // N(0, 1), NCHW

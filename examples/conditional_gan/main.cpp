@@ -24,6 +24,7 @@
 #include <cudagan/dcgan.h>  // dcgan::init_weights, the paper's N(0, 0.02) initialisation
 #include <cudagan/io/image_io.h>
 #include <cudagan/io/safetensors.h>
+#include <cudagan/runtime/blas.h>  // blas::ensure_fast_kernels
 
 #include <algorithm>
 #include <chrono>
@@ -99,7 +100,7 @@ Options parse(int argc, char** argv) {
 // conv2d(x, Wx) + conv2d(m, Wm). The two halves are initialised separately (by init_weights, below).
 class ConcatConv2d : public nn::Module {
  public:
-  ConcatConv2d(Generator& rng, int x_channels, int m_channels, int out_channels, int kernel, int stride,
+  ConcatConv2d(Rng& rng, int x_channels, int m_channels, int out_channels, int kernel, int stride,
                int padding)
       : from_x_(register_module("from_x", std::make_shared<nn::Conv2d>(rng, x_channels, out_channels, kernel,
                                                                        stride, padding, false))),
@@ -115,7 +116,7 @@ class ConcatConv2d : public nn::Module {
 // [N, nz + 10, 1, 1] -> [N, 1, 28, 28] in [-1, 1].
 class CondGenerator : public nn::Module {
  public:
-  CondGenerator(Generator& rng, int nz, int ngf)
+  CondGenerator(Rng& rng, int nz, int ngf)
       : main_(register_module("main", std::make_shared<nn::Sequential>())) {
     main_->emplace<nn::ConvTranspose2d>(rng, nz + kClasses, ngf * 4, 7, 1, 0, false);  // 1 -> 7
     main_->emplace<nn::BatchNorm2d>(ngf * 4);
@@ -135,7 +136,7 @@ class CondGenerator : public nn::Module {
 // (images [N, 1, 28, 28], label planes [N, 10, 28, 28]) -> logits [N].
 class CondDiscriminator : public nn::Module {
  public:
-  CondDiscriminator(Generator& rng, int ndf)
+  CondDiscriminator(Rng& rng, int ndf)
       : input_(register_module("input",
                                std::make_shared<ConcatConv2d>(rng, 1, kClasses, ndf, 4, 2, 1))),  // -> 14
         main_(register_module("main", std::make_shared<nn::Sequential>())) {
@@ -160,7 +161,7 @@ class CondDiscriminator : public nn::Module {
 
 // G's input: N(0, 1) noise and the one-hot label, [N, nz + 10, 1, 1]. `noise` (N * nz values) is
 // drawn here when empty, or reused (the fixed grid).
-Tensor latent(const std::vector<int>& labels, int nz, Generator& rng, Device device,
+Tensor latent(const std::vector<int>& labels, int nz, Rng& rng, Device device,
               std::vector<float> noise = {}) {
   const size_t n = labels.size(), width = size_t(nz) + kClasses;
   if (noise.empty())
@@ -185,7 +186,7 @@ Tensor label_planes(const std::vector<int>& labels, Device device) {
   return Tensor::from_vector(v, {int64_t(labels.size()), kClasses, kSize, kSize}, device);
 }
 
-std::vector<int> random_labels(size_t n, Generator& rng) {
+std::vector<int> random_labels(size_t n, Rng& rng) {
   std::vector<int> labels(n);
   for (int& y : labels) y = int(rng.next_u64() % kClasses);
   return labels;
@@ -207,7 +208,7 @@ int run(int argc, char** argv) {
   std::printf("data: %s\n", dataset->describe().c_str());
   data::DataLoader loader(*dataset, o.batch_size, o.seed, o.workers);
 
-  Generator rng(o.seed);
+  Rng rng(o.seed);
   CondGenerator g(rng, o.nz, o.ngf);
   CondDiscriminator d(rng, o.ndf);
   dcgan::init_weights(g, rng);  // convolutions N(0, 0.02), batchnorm gamma N(1, 0.02), beta 0
@@ -267,7 +268,7 @@ int run(int argc, char** argv) {
 
   // The grid: row c draws digit c; column j uses noise vector j in every row.
   NoGradGuard no_grad;
-  Generator grid_rng(o.seed + 1);
+  Rng grid_rng(o.seed + 1);
   std::vector<float> column_noise;
   for (int j = 0; j < kClasses * o.nz; ++j) column_noise.push_back(float(grid_rng.normal()));
   std::vector<int> labels;

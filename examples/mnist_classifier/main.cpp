@@ -15,6 +15,7 @@
 // the largest logit. On MNIST that is about as accurate as softmax cross-entropy.
 #include <cudagan/cudagan.h>
 #include <cudagan/data/data.h>
+#include <cudagan/runtime/blas.h>  // blas::ensure_fast_kernels
 
 #include <algorithm>
 #include <chrono>
@@ -80,7 +81,7 @@ Options parse(int argc, char** argv) {
 }
 
 // [N, 1, 28, 28] -> 10 logits [N, 10].
-std::unique_ptr<nn::Sequential> make_classifier(Generator& gen) {
+std::unique_ptr<nn::Sequential> make_classifier(Rng& gen) {
   auto net = std::make_unique<nn::Sequential>();
   net->emplace<nn::Conv2d>(gen, 1, 16, 5, 1, 2, false);  // 28x28
   net->emplace<nn::BatchNorm2d>(16);
@@ -135,7 +136,7 @@ int run(int argc, char** argv) {
   const auto test_set = data::open_mnist(o.data, "test", 28);
   std::printf("train: %s\ntest:  %s\n", train_set->describe().c_str(), test_set->describe().c_str());
 
-  Generator gen(o.seed);
+  Rng gen(o.seed);
   const auto net = make_classifier(gen);
   net->to(device);
   optim::Adam adam(net->parameters(), {o.lr, 0.9, 0.999, 1e-8, 0.0});

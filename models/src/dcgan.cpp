@@ -23,7 +23,7 @@ void validate(const Architecture& a) {
                 a.ndf);
 }
 
-Generator::Generator(const Architecture& a, cudagan::Generator& rng) : arch_(a) {
+Generator::Generator(const Architecture& a, cudagan::Rng& rng) : arch_(a) {
   validate(a);
   main_ = register_module("main", std::make_shared<nn::Sequential>());
   const int layers = upsampling_layers(a.image_size);
@@ -48,7 +48,7 @@ Tensor Generator::forward(const Tensor& z) {
   return main_->forward(z4);
 }
 
-Discriminator::Discriminator(const Architecture& a, cudagan::Generator& rng) : arch_(a) {
+Discriminator::Discriminator(const Architecture& a, cudagan::Rng& rng) : arch_(a) {
   validate(a);
   main_ = register_module("main", std::make_shared<nn::Sequential>());
   const int layers = upsampling_layers(a.image_size);
@@ -71,7 +71,7 @@ Tensor Discriminator::forward(const Tensor& images) {
   return reshape(main_->forward(images), {images.size(0)});
 }
 
-void init_weights(nn::Module& net, cudagan::Generator& rng) {
+void init_weights(nn::Module& net, cudagan::Rng& rng) {
   NoGradGuard no_grad;
   for (auto& [name, p] : net.named_parameters()) {
     Tensor fresh;
@@ -86,7 +86,7 @@ void init_weights(nn::Module& net, cudagan::Generator& rng) {
   }
 }
 
-Tensor sample_noise(int64_t n, int nz, cudagan::Generator& rng, Device device) {
+Tensor sample_noise(int64_t n, int nz, cudagan::Rng& rng, Device device) {
   return Tensor::randn({n, nz, 1, 1}, rng, DType::float32, device);
 }
 
@@ -98,7 +98,7 @@ double mean_probability(const Tensor& logits) {
 }  // namespace
 
 StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
-                     cudagan::Generator& rng) {
+                     cudagan::Rng& rng) {
   const int64_t n = real.size(0);
   const Device device = real.device();
   const Tensor ones = Tensor::ones({n}, DType::float32, device);

@@ -158,7 +158,7 @@ Architecture checkpoint_architecture(const std::string& path) {
 
 std::unique_ptr<Generator> load_generator(const std::string& path, Device device) {
   const SafetensorsFile f = load_safetensors(path);
-  cudagan::Generator unused(0);
+  cudagan::Rng unused(0);
   auto g = std::make_unique<Generator>(architecture_from(f, path), unused);
   load_module(f, path, "G.", *g);
   g->to(device);

@@ -24,7 +24,7 @@ constexpr double kChainRel = 1e-4;
 }  // namespace
 
 TEST_CASE("cuda engine: tensors move to the GPU and back unchanged", "[cuda]") {
-  Generator gen(1);
+  Rng gen(1);
   const Tensor host = Tensor::randn({3, 5, 7, 11}, gen);  // odd sizes, > 1024 elements
   const Tensor dev = host.to(kGpu);
   CHECK(dev.device() == kGpu);
@@ -39,14 +39,14 @@ TEST_CASE("cuda engine: an op mixing devices names both devices", "[cuda][errors
 }
 
 TEST_CASE("cuda engine: composite network loss and every gradient equal the CPU's", "[cuda]") {
-  Generator gen(7);
+  Rng gen(7);
   nn::Sequential cpu_net;
   cpu_net.emplace<nn::Conv2d>(gen, 3, 8, 4, 2, 1, true);
   cpu_net.emplace<nn::BatchNorm2d>(8);
   cpu_net.emplace<nn::LeakyReLU>(0.2);
   cpu_net.emplace<nn::ConvTranspose2d>(gen, 8, 3, 4, 2, 1, true);
   cpu_net.emplace<nn::Tanh>();
-  Generator same(7);
+  Rng same(7);
   nn::Sequential gpu_net;
   gpu_net.emplace<nn::Conv2d>(same, 3, 8, 4, 2, 1, true);
   gpu_net.emplace<nn::BatchNorm2d>(8);
@@ -76,7 +76,7 @@ TEST_CASE("cuda engine: composite network loss and every gradient equal the CPU'
 }
 
 TEST_CASE("cuda engine: an Adam trajectory equals the CPU's", "[cuda][adam]") {
-  Generator gen(3);
+  Rng gen(3);
   const Tensor init = Tensor::randn({3000}, gen), target = Tensor::randn({3000}, gen);
   Tensor pc = init.clone(), pg = init.to(kGpu);
   pc.requires_grad_(true);
@@ -96,7 +96,7 @@ TEST_CASE("cuda engine: an Adam trajectory equals the CPU's", "[cuda][adam]") {
 }
 
 TEST_CASE("cuda engine: device memory returns to its baseline after a training step", "[cuda][memory]") {
-  Generator rng(1);
+  Rng rng(1);
   dcgan::Architecture a;
   a.image_size = 32;
   a.channels = 1;

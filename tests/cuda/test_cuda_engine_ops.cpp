@@ -33,7 +33,7 @@ void compare_op(const Op& op, const std::vector<Tensor>& host_inputs, double rel
   REQUIRE(yg.device() == kGpu);
   REQUIRE(yg.shape() == yc.shape());
   test::require_close_to_scale(yg.to_vector(), yc.to_vector(), rel, what + " forward");
-  Generator gen(99);
+  Rng gen(99);
   const Tensor dy = Tensor::randn(yc.shape(), gen);
   yc.backward(dy);
   yg.backward(dy.to(kGpu));
@@ -47,7 +47,7 @@ void compare_op(const Op& op, const std::vector<Tensor>& host_inputs, double rel
 }  // namespace
 
 TEST_CASE("cuda engine ops: linear with and without bias matches the cpu", "[cuda][linear]") {
-  Generator gen(1);
+  Rng gen(1);
   // 1029 rows (more than one block of rows), 67 inputs: each output a dot of 67 terms, each weight gradient
   // one of 1029; 1029 * 2^-24 < 1e-4.
   const Tensor x = Tensor::randn({1029, 67}, gen), w = Tensor::randn({33, 67}, gen), b = Tensor::randn({33}, gen);
@@ -56,7 +56,7 @@ TEST_CASE("cuda engine ops: linear with and without bias matches the cpu", "[cud
 }
 
 TEST_CASE("cuda engine ops: cat, relu and sigmoid match the cpu", "[cuda][cat][activation]") {
-  Generator gen(2);
+  Rng gen(2);
   const Tensor a = Tensor::randn({3, 5, 7, 11}, gen), b = Tensor::randn({1, 5, 7, 11}, gen),
                c = Tensor::randn({4, 5, 7, 11}, gen);
   // cat moves data: exact. relu selects: exact. sigmoid: expf within 2 ulp on either side.
@@ -69,7 +69,7 @@ TEST_CASE("cuda engine ops: cat, relu and sigmoid match the cpu", "[cuda][cat][a
 }
 
 TEST_CASE("cuda engine ops: mean matches the cpu", "[cuda][mean]") {
-  Generator gen(3);
+  Rng gen(3);
   // Both backends accumulate in double and round once.
   compare_op([](const std::vector<Tensor>& t) { return mean(t[0]); }, {Tensor::randn({1000003}, gen, DType::float32,
                                                                                      Device::cpu(), 0.5)},
@@ -79,7 +79,7 @@ TEST_CASE("cuda engine ops: mean matches the cpu", "[cuda][mean]") {
 }
 
 TEST_CASE("cuda engine ops: eval-mode batchnorm matches the cpu, also past 65535 channels", "[cuda][batch_norm2d]") {
-  Generator gen(4);
+  Rng gen(4);
   // 70001 channels: more than one grid dimension holds, so the kernels must loop over channel blocks.
   for (const Shape& shape : {Shape{5, 7, 9, 11}, Shape{2, 70001, 1, 3}, Shape{6, 70001}}) {
     const int64_t c = shape[1];

@@ -35,7 +35,7 @@ struct Side {
     d.to(device);
   }
   static constexpr optim::Adam::Options kOptions{2e-4, 0.5, 0.999, 1e-8, 0};
-  Generator rng;
+  Rng rng;
   dcgan::Generator g;
   dcgan::Discriminator d;
   optim::Adam opt_g, opt_d;
@@ -59,7 +59,7 @@ void compare_modules(nn::Module& gpu, nn::Module& cpu, double rel, const std::st
 
 void compare_steps(const dcgan::Architecture& a, int batch, const std::string& name) {
   Side cpu(a, 42, Device::cpu()), gpu(a, 42, kGpu);
-  Generator data_rng(7);
+  Rng data_rng(7);
   const int64_t longest = int64_t(batch) * (a.image_size / 2) * (a.image_size / 2);
   const double rel = double(longest) * std::ldexp(1.0, -24);
   for (int step = 1; step <= 3; ++step) {

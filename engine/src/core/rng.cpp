@@ -14,11 +14,11 @@ uint64_t splitmix64(uint64_t& x) {
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
-Generator::Generator(uint64_t seed) {
+Rng::Rng(uint64_t seed) {
   for (auto& word : s_) word = splitmix64(seed);
 }
 
-uint64_t Generator::next_u64() {  // xoshiro256** (Blackman & Vigna)
+uint64_t Rng::next_u64() {  // xoshiro256** (Blackman & Vigna)
   const uint64_t result = rotl(s_[1] * 5, 7) * 9;
   const uint64_t t = s_[1] << 17;
   s_[2] ^= s_[0];
@@ -30,9 +30,9 @@ uint64_t Generator::next_u64() {  // xoshiro256** (Blackman & Vigna)
   return result;
 }
 
-double Generator::uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::uniform() { return double(next_u64() >> 11) * 0x1.0p-53; }
 
-double Generator::normal() {
+double Rng::normal() {
   // Box-Muller with one draw per call: a little wasteful, but the state stays four words, so it
   // saves and restores exactly.
   const double u1 = 1.0 - uniform();  // (0, 1]: log stays finite
@@ -40,6 +40,6 @@ double Generator::normal() {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
-Generator Generator::split() { return Generator(next_u64()); }
+Rng Rng::split() { return Rng(next_u64()); }
 
 }  // namespace cudagan

@@ -74,7 +74,7 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   return from_host(values, shape, device);
 }
 
-Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, Device device, double mean, double std) {
+Tensor Tensor::randn(const Shape& shape, Rng& gen, DType dtype, Device device, double mean, double std) {
   Tensor host = empty(shape, dtype, Device::cpu());
   dispatch_float(dtype, [&](auto zero) {
     using T = decltype(zero);
@@ -84,7 +84,7 @@ Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, Device dev
   return host.to(device);
 }
 
-Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype, Device device, double lo, double hi) {
+Tensor Tensor::rand(const Shape& shape, Rng& gen, DType dtype, Device device, double lo, double hi) {
   Tensor host = empty(shape, dtype, Device::cpu());
   dispatch_float(dtype, [&](auto zero) {
     using T = decltype(zero);

@@ -324,7 +324,7 @@ std::vector<int64_t> DataLoader::epoch_permutation(int64_t n, uint64_t seed, int
   CUDAGAN_CHECK(n >= 0, "cannot permute ", n, " elements");
   std::vector<int64_t> perm(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) perm[size_t(i)] = i;
-  Generator g(splitmix64(seed) ^ splitmix64(uint64_t(epoch) + 0x632BE59BD9B4E019ull));
+  Rng g(splitmix64(seed) ^ splitmix64(uint64_t(epoch) + 0x632BE59BD9B4E019ull));
   // Modulo bias is below n / 2^64: far too small to matter, and it keeps the stream portable.
   for (int64_t i = n - 1; i > 0; --i)
     std::swap(perm[size_t(i)], perm[size_t(g.next_u64() % uint64_t(i + 1))]);

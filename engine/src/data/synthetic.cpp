@@ -15,7 +15,7 @@ namespace cudagan::data {
 
 namespace {
 
-constexpr uint64_t kSalt = 0x5EED5A17C0FFEEull;  // keeps image i unrelated to a user's Generator(i)
+constexpr uint64_t kSalt = 0x5EED5A17C0FFEEull;  // keeps image i unrelated to a user's Rng(i)
 constexpr int kMaxDiscs = 3;
 
 struct Rgb {
@@ -49,7 +49,7 @@ struct Scene {
 };
 
 Scene make_scene(int64_t index) {
-  Generator g(kSalt ^ uint64_t(index));
+  Rng g(kSalt ^ uint64_t(index));
   auto u = [&](double lo, double hi) { return float(lo + (hi - lo) * g.uniform()); };
   Scene s;
   // Muted, darker backgrounds so the brighter discs stand out.

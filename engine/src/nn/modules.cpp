@@ -89,7 +89,7 @@ FreezeGuard::~FreezeGuard() {
 namespace {
 // PyTorch's default for convolutions and linear layers (kaiming_uniform with a = sqrt(5) for the
 // weight, and the same bound for the bias): U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-Tensor uniform_init(Generator& gen, const Shape& shape, int64_t fan_in) {
+Tensor uniform_init(Rng& gen, const Shape& shape, int64_t fan_in) {
   const double bound = 1.0 / std::sqrt(double(fan_in));
   return Tensor::rand(shape, gen, DType::float32, Device::cpu(), -bound, bound);
 }
@@ -99,7 +99,7 @@ void check_positive(const char* layer, int value, const char* what) {
 }
 }  // namespace
 
-Conv2d::Conv2d(Generator& gen, int in_channels, int out_channels, int kernel, int stride, int padding, bool bias)
+Conv2d::Conv2d(Rng& gen, int in_channels, int out_channels, int kernel, int stride, int padding, bool bias)
     : stride(stride), padding(padding) {
   check_positive("Conv2d", in_channels, "in_channels");
   check_positive("Conv2d", out_channels, "out_channels");
@@ -111,7 +111,7 @@ Conv2d::Conv2d(Generator& gen, int in_channels, int out_channels, int kernel, in
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride, padding); }
 
-ConvTranspose2d::ConvTranspose2d(Generator& gen, int in_channels, int out_channels, int kernel, int stride,
+ConvTranspose2d::ConvTranspose2d(Rng& gen, int in_channels, int out_channels, int kernel, int stride,
                                  int padding, bool bias)
     : stride(stride), padding(padding) {
   check_positive("ConvTranspose2d", in_channels, "in_channels");
@@ -139,7 +139,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
-Linear::Linear(Generator& gen, int in_features, int out_features, bool bias) {
+Linear::Linear(Rng& gen, int in_features, int out_features, bool bias) {
   check_positive("Linear", in_features, "in_features");
   check_positive("Linear", out_features, "out_features");
   weight = register_parameter("weight", uniform_init(gen, {out_features, in_features}, in_features));

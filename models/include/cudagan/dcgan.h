@@ -37,7 +37,7 @@ int upsampling_layers(int image_size);
 // an architecture validate() rejects; forward() throws for inputs of the wrong shape.
 class Generator : public nn::Module {
  public:
-  Generator(const Architecture& a, cudagan::Generator& rng);
+  Generator(const Architecture& a, cudagan::Rng& rng);
   Tensor forward(const Tensor& z) override;  // [N, nz] or [N, nz, 1, 1] -> [N, C, S, S] in [-1, 1]
   const Architecture& architecture() const { return arch_; }
 
@@ -48,7 +48,7 @@ class Generator : public nn::Module {
 
 class Discriminator : public nn::Module {
  public:
-  Discriminator(const Architecture& a, cudagan::Generator& rng);
+  Discriminator(const Architecture& a, cudagan::Rng& rng);
   Tensor forward(const Tensor& images) override;  // [N, C, S, S] -> logits [N]
 
  private:
@@ -59,7 +59,7 @@ class Discriminator : public nn::Module {
 // The paper's initialisation (weights_init in the PyTorch example): every convolution weight
 // N(0, 0.02), batchnorm gamma N(1, 0.02) and beta 0. Drawn on the CPU in parameter order, so a
 // seed gives the same networks on any device.
-void init_weights(nn::Module& net, cudagan::Generator& rng);
+void init_weights(nn::Module& net, cudagan::Rng& rng);
 
 // The statistics the reference prints for one step.
 struct StepStats {
@@ -73,9 +73,9 @@ struct StepStats {
 // through D), G's Adam step. `real` [N, C, S, S] in [-1, 1] must be on the networks' device; noise
 // is drawn from `rng`. Throws cudagan::Error as the ops do (shapes, devices).
 StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
-                     cudagan::Generator& rng);
+                     cudagan::Rng& rng);
 
 // N latent vectors [N, nz, 1, 1] ~ N(0, 1) on `device`, drawn from `rng` on the CPU.
-Tensor sample_noise(int64_t n, int nz, cudagan::Generator& rng, Device device);
+Tensor sample_noise(int64_t n, int nz, cudagan::Rng& rng, Device device);
 
 }  // namespace cudagan::dcgan

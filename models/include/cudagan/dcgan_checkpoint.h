@@ -16,7 +16,7 @@ struct TrainingState {
   int64_t step = 0;            // optimizer steps taken
   int64_t epoch = 0;           // the epoch the next step belongs to
   int64_t batch_in_epoch = 0;  // batches of that epoch already consumed
-  cudagan::Generator::State rng{};  // the noise generator, to continue the same draws
+  cudagan::Rng::State rng{};  // the noise generator, to continue the same draws
   std::string config_yaml;          // the run's resolved configuration
 };
 

@@ -25,7 +25,7 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& shape);    // the product of the dimensions: 1 for [], 0 if any is 0
 std::string shape_str(const Shape& shape);  // "[2, 3, 4]"
 
-class Generator;
+class Rng;
 class Node;
 
 // A block of memory on one device. Freed when the last tensor using it goes. CPU blocks are 64-byte
@@ -83,9 +83,9 @@ class Tensor {
                             Device device = Device::cpu());  // float64
   // N(mean, std^2) and U[lo, hi) draws from a seeded generator. Values are generated on the CPU
   // and copied, so a seed gives the same tensor whatever the device.
-  static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::float32,
+  static Tensor randn(const Shape& shape, Rng& gen, DType dtype = DType::float32,
                       Device device = Device::cpu(), double mean = 0.0, double std = 1.0);
-  static Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::float32,
+  static Tensor rand(const Shape& shape, Rng& gen, DType dtype = DType::float32,
                      Device device = Device::cpu(), double lo = 0.0, double hi = 1.0);
 
   // --- properties ---

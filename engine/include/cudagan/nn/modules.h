@@ -1,7 +1,7 @@
 // Neural-network modules in PyTorch's style. A module owns its parameters (tensors requiring a
 // gradient) and buffers (state such as batchnorm's running statistics), named as PyTorch names
 // them ("0.weight", "main.3.running_mean"), and its sub-modules. Parameters are initialised from an
-// explicit Generator (there is no global one) on the CPU, so a seed gives the same weights whatever
+// explicit Rng (there is no global one) on the CPU, so a seed gives the same weights whatever
 // the device the module is moved to afterwards.
 #pragma once
 
@@ -13,7 +13,7 @@
 #include "cudagan/core/tensor.h"
 
 namespace cudagan {
-class Generator;
+class Rng;
 }
 
 namespace cudagan::nn {
@@ -76,7 +76,7 @@ class Module {
 // The constructor throws cudagan::Error for a non-positive channel count or kernel.
 class Conv2d : public Module {
  public:
-  Conv2d(Generator& gen, int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0,
+  Conv2d(Rng& gen, int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0,
          bool bias = true);
   // conv2d: [N, in, H, W] -> [N, out, (H + 2 padding - k) / stride + 1, (W + ...) / stride + 1].
   Tensor forward(const Tensor& x) override;
@@ -88,7 +88,7 @@ class Conv2d : public Module {
 // like Conv2d.
 class ConvTranspose2d : public Module {
  public:
-  ConvTranspose2d(Generator& gen, int in_channels, int out_channels, int kernel, int stride = 1,
+  ConvTranspose2d(Rng& gen, int in_channels, int out_channels, int kernel, int stride = 1,
                   int padding = 0, bool bias = true);
   // conv_transpose2d: [N, in, H, W] -> [N, out, (H - 1) stride - 2 padding + k, (W - 1) ...].
   Tensor forward(const Tensor& x) override;
@@ -113,7 +113,7 @@ class BatchNorm2d : public Module {
 // Throws cudagan::Error for a non-positive size.
 class Linear : public Module {
  public:
-  Linear(Generator& gen, int in_features, int out_features, bool bias = true);
+  Linear(Rng& gen, int in_features, int out_features, bool bias = true);
   Tensor forward(const Tensor& x) override;
   Tensor weight, bias;  // bias is undefined when built without one
 };
