@@ -2,6 +2,7 @@
 // and Adam's trajectory against the update written out by hand.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "cudagan/cudagan.h"
@@ -120,7 +121,7 @@ TEST_CASE("optim: Adam follows PyTorch's update for 10 steps", "[optim][adam]") 
     }
     test::require_close(p.to_vector(), ref, 1e-14, 1e-12, "Adam step " + std::to_string(t));
   }
-  CHECK(adam.steps()[0] == 10);
+  CHECK(adam.state("0").step == 10);
 }
 
 TEST_CASE("optim: Adam skips parameters without a gradient", "[optim][adam]") {
@@ -132,7 +133,9 @@ TEST_CASE("optim: Adam skips parameters without a gradient", "[optim][adam]") {
   adam.step();
   CHECK(a.to_vector() != std::vector<double>{1, 1});
   CHECK(b.to_vector() == std::vector<double>{1, 1});
-  CHECK(adam.steps() == std::vector<int64_t>{1, 0});
+  CHECK(adam.state("0").step == 1);
+  CHECK(adam.state_of(b).step == 0);
+  CHECK_FALSE(adam.state("1").exp_avg.defined());
   REQUIRE_THROWS_WITH(optim::Adam({a}, {0.1, 1.5, 0.9, 1e-8, 0}), Contains("betas"));
 }
 
@@ -147,6 +150,32 @@ TEST_CASE("optim: Adam rejects a parameter listed twice, also through a copied h
   Tensor twin = Tensor::ones({2});
   twin.requires_grad_(true);
   CHECK_NOTHROW(optim::Adam({a, twin}));
+}
+
+TEST_CASE("optim: Adam's state is a dict by parameter name, whatever the order of the list", "[optim][adam]") {
+  Rng gen(2);
+  nn::Sequential net;
+  net.emplace<nn::Linear>(gen, 3, 4);
+  net.emplace<nn::Linear>(gen, 4, 2);
+  auto named = net.named_parameters();
+  optim::Adam forward(named, {0.1, 0.9, 0.999, 1e-8, 0});
+  std::reverse(named.begin(), named.end());
+  optim::Adam backward(named, {0.1, 0.9, 0.999, 1e-8, 0});
+  sum(net(Tensor::ones({5, 3}))).backward();
+  forward.step();
+  for (const auto& [name, p] : net.named_parameters()) {
+    CHECK(forward.state(name).step == 1);
+    CHECK(&forward.state(name) == &forward.state_of(p));
+    CHECK(forward.state(name).exp_avg.shape() == p.shape());
+    CHECK(backward.state(name).step == 0);  // a second optimizer keeps its own state
+  }
+  CHECK(forward.names() == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias"});
+  REQUIRE_THROWS_WITH(forward.state("2.weight"), Contains("no parameter named '2.weight'"));
+  REQUIRE_THROWS_WITH(forward.state_of(Tensor::ones({2})), Contains("not one of its parameters"));
+  Tensor x = Tensor::ones({1}), y = Tensor::ones({1});
+  x.requires_grad_(true);
+  y.requires_grad_(true);
+  REQUIRE_THROWS_WITH(optim::Adam({{"w", x}, {"w", y}}, {}), Contains("two parameters are named 'w'"));
 }
 
 TEST_CASE("nn: linear and batchnorm reject an empty batch with a message, not a division by zero",

@@ -17,12 +17,19 @@ void add_module(std::vector<std::pair<std::string, Tensor>>& out, const std::str
 
 void add_adam(std::vector<std::pair<std::string, Tensor>>& out, const std::string& prefix, const nn::Module& m,
               optim::Adam& opt) {
-  const auto named = m.named_parameters();
-  for (size_t i = 0; i < named.size(); ++i) {
-    if (!opt.exp_avg()[i].defined()) continue;  // no step taken yet
-    out.emplace_back(prefix + named[i].first + ".exp_avg", opt.exp_avg()[i]);
-    out.emplace_back(prefix + named[i].first + ".exp_avg_sq", opt.exp_avg_sq()[i]);
+  for (const auto& [name, p] : m.named_parameters()) {
+    const optim::Adam::ParamState& s = opt.state_of(p);
+    if (!s.exp_avg.defined()) continue;  // no step taken yet
+    out.emplace_back(prefix + name + ".exp_avg", s.exp_avg);
+    out.emplace_back(prefix + name + ".exp_avg_sq", s.exp_avg_sq);
   }
+}
+
+// Each parameter's Adam step count, in the module's parameter order (the checkpoint's "steps" list).
+std::vector<int64_t> adam_steps(const nn::Module& m, optim::Adam& opt) {
+  std::vector<int64_t> steps;
+  for (const auto& [name, p] : m.named_parameters()) steps.push_back(opt.state_of(p).step);
+  return steps;
 }
 
 std::string join(const std::vector<int64_t>& v) {
@@ -73,18 +80,18 @@ void load_adam(const SafetensorsFile& f, const std::string& path, const std::str
   CUDAGAN_CHECK(steps.size() == named.size(), "checkpoint '", path, "' holds Adam state for ", steps.size(),
                 " parameters, the model has ", named.size());
   for (size_t i = 0; i < named.size(); ++i) {
-    opt.steps()[i] = steps[i];
-    const std::string base = prefix + named[i].first;
+    const auto& [name, p] = named[i];
+    optim::Adam::ParamState& s = opt.state_of(p);
+    s.step = steps[i];
+    const std::string base = prefix + name;
     if (!f.contains(base + ".exp_avg")) {
-      opt.exp_avg()[i] = Tensor();
-      opt.exp_avg_sq()[i] = Tensor();
+      s.exp_avg = s.exp_avg_sq = Tensor();
       continue;
     }
-    const Tensor& p = named[i].second;
-    opt.exp_avg()[i] = Tensor::empty(p.shape(), p.dtype(), p.device());
-    opt.exp_avg_sq()[i] = Tensor::empty(p.shape(), p.dtype(), p.device());
-    load_into(f, path, base + ".exp_avg", opt.exp_avg()[i]);
-    load_into(f, path, base + ".exp_avg_sq", opt.exp_avg_sq()[i]);
+    s.exp_avg = Tensor::empty(p.shape(), p.dtype(), p.device());
+    s.exp_avg_sq = Tensor::empty(p.shape(), p.dtype(), p.device());
+    load_into(f, path, base + ".exp_avg", s.exp_avg);
+    load_into(f, path, base + ".exp_avg_sq", s.exp_avg_sq);
   }
 }
 
@@ -120,8 +127,8 @@ void save_checkpoint(const std::string& path, const Generator& g, const Discrimi
       {"epoch", std::to_string(state.epoch)},
       {"batch_in_epoch", std::to_string(state.batch_in_epoch)},
       {"rng_state", join({int64_t(state.rng[0]), int64_t(state.rng[1]), int64_t(state.rng[2]), int64_t(state.rng[3])})},
-      {"G_adam.steps", join(opt_g.steps())},
-      {"D_adam.steps", join(opt_d.steps())},
+      {"G_adam.steps", join(adam_steps(g, opt_g))},
+      {"D_adam.steps", join(adam_steps(d, opt_d))},
       {"config", state.config_yaml},
   };
   save_safetensors(path, tensors, metadata);

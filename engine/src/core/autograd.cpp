@@ -8,9 +8,6 @@
 #include "core/backend.h"
 #include "cudagan/ops/ops.h"
 #include "elementwise.h"
-#if CUDAGAN_HAVE_CUDA
-#include "cuda_context.h"
-#endif
 
 namespace cudagan {
 
@@ -20,16 +17,15 @@ thread_local bool t_grad_enabled = true;
 
 // dst += g, in place, outside autograd.
 void accumulate(const Tensor& dst, const Tensor& g) {
-  if (dst.device().is_cpu()) {
-    dispatch_float(dst.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      cpu::axpy<T>(T(1), g.data<T>(), dst.data<T>(), dst.numel());
-    });
-    return;
-  }
-#if CUDAGAN_HAVE_CUDA
-  cuda::axpy(cuda_context(dst.device()), 1.0f, g.data<float>(), dst.data<float>(), dst.numel());
-#endif
+  on_device(
+      dst,
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::axpy<T>(T(1), g.data<T>(), dst.data<T>(), dst.numel());
+      },
+      [&](const cuda::KernelContext& ctx) {
+        cuda::axpy(ctx, 1.0f, g.data<float>(), dst.data<float>(), dst.numel());
+      });
 }
 
 void check_gradient(const Node& node, const Tensor& input, const Tensor& grad) {

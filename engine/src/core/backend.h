@@ -1,24 +1,14 @@
-// Engine-internal helpers shared by the ops: argument checks, dtype dispatch to the CPU kernels,
+// Engine-internal helpers shared by the ops: argument checks, the backend dispatch (core/dispatch.h),
 // and the memory primitives each device provides.
 #pragma once
 
 #include <cstddef>
 
 #include "cudagan/core/error.h"
+#include "core/dispatch.h"
 #include "cudagan/core/tensor.h"
 
 namespace cudagan {
-namespace cuda {
-struct KernelContext;
-}
-
-// Runs f(T{}) with T = float or double, the tensor element type (CPU kernels are templates).
-template <class F> void dispatch_float(DType dtype, F&& f) {
-  if (dtype == DType::float32)
-    f(float{});
-  else
-    f(double{});
-}
 
 void check_defined(const char* op, const Tensor& t, const char* what);
 // Same device and dtype, or an error naming both.
@@ -30,15 +20,13 @@ void* device_alloc(size_t bytes, Device device);
 // Never throws: it runs in destructors; a GPU failure is kept and reported by the device's next call.
 void device_free(void* ptr, size_t bytes, Device device) noexcept;
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
-[[noreturn]] void throw_no_cuda();
+// The GPU side of the three (engine/src/runtime/cuda.cpp; absent without CUDA, where nothing calls them).
+void* cuda_alloc(size_t bytes, Device device);
+void cuda_free(void* ptr, size_t bytes, Device device) noexcept;
+void cuda_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
 // Per-channel bias over [N, K, ...] (conv2d, conv_transpose2d, linear): y += bias, and its gradient.
 void add_channel_bias(const Tensor& bias, const Tensor& y);
 Tensor bias_gradient(const Tensor& dy);
-
-#if CUDAGAN_HAVE_CUDA
-// The kernel context (stream, cuBLAS handle, workspace) of a CUDA device; see engine/src/cuda/.
-const cuda::KernelContext& cuda_context(Device device);
-#endif
 
 }  // namespace cudagan

@@ -18,11 +18,6 @@ Device Device::parse(const std::string& text) {
 
 std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 
-#if !CUDAGAN_HAVE_CUDA
-bool cuda_available() { return false; }
-int cuda_device_count() { return 0; }
-#endif
-
 void throw_no_cuda() {
   throw Error("this cudagan was built without CUDA: rebuild with the CUDA toolkit installed "
               "(-DCUDAGAN_CUDA=ON) or use the cpu device");

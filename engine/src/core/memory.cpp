@@ -1,5 +1,5 @@
 // Allocation and copies for each device. CUDA memory goes through the device's stream-ordered pool
-// (engine/src/cuda/), so no cudaMalloc happens inside a steady-state training step.
+// (engine/src/runtime/cuda.cpp), so no cudaMalloc happens inside a steady-state training step.
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -7,12 +7,6 @@
 #include "core/backend.h"
 
 namespace cudagan {
-
-#if CUDAGAN_HAVE_CUDA
-void* cuda_alloc(size_t bytes, Device device);
-void cuda_free(void* ptr, size_t bytes, Device device) noexcept;
-void cuda_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
-#endif
 
 namespace {
 constexpr size_t kCpuAlignment = 64;  // a cache line, and the widest vector load (AVX-512)
@@ -26,11 +20,8 @@ void* device_alloc(size_t bytes, Device device) {
     CUDAGAN_CHECK(p, "out of host memory allocating ", bytes, " bytes: use a smaller batch or image size");
     return p;
   }
-#if CUDAGAN_HAVE_CUDA
-  return cuda_alloc(bytes, device);
-#else
+  if constexpr (kHaveCuda) return cuda_alloc(bytes, device);
   throw_no_cuda();
-#endif
 }
 
 void device_free(void* ptr, size_t bytes, Device device) noexcept {
@@ -38,11 +29,7 @@ void device_free(void* ptr, size_t bytes, Device device) noexcept {
     std::free(ptr);
     return;
   }
-#if CUDAGAN_HAVE_CUDA
-  cuda_free(ptr, bytes, device);
-#else
-  (void)ptr, (void)bytes;
-#endif
+  if constexpr (kHaveCuda) cuda_free(ptr, bytes, device);  // without CUDA no GPU memory exists to free
 }
 
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
@@ -51,11 +38,8 @@ void device_copy(void* dst, Device dst_device, const void* src, Device src_devic
     std::memcpy(dst, src, bytes);
     return;
   }
-#if CUDAGAN_HAVE_CUDA
+  if constexpr (!kHaveCuda) throw_no_cuda();
   cuda_copy(dst, dst_device, src, src_device, bytes);
-#else
-  throw_no_cuda();
-#endif
 }
 
 }  // namespace cudagan

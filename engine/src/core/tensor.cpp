@@ -9,9 +9,6 @@
 #include "cudagan/core/autograd.h"
 #include "cudagan/core/rng.h"
 #include "elementwise.h"
-#if CUDAGAN_HAVE_CUDA
-#include "cuda_context.h"
-#endif
 
 namespace cudagan {
 
@@ -202,18 +199,13 @@ void Tensor::copy_(const Tensor& src) {
 }
 
 void Tensor::fill_(double value) {
-  if (device().is_cpu()) {
-    dispatch_float(dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      cpu::fill<T>(data<T>(), T(value), numel());
-    });
-    return;
-  }
-#if CUDAGAN_HAVE_CUDA
-  cuda::fill(cuda_context(device()), data<float>(), float(value), numel());
-#else
-  throw_no_cuda();
-#endif
+  on_device(
+      *this,
+      [&](auto zero) {
+        using T = decltype(zero);
+        cpu::fill<T>(data<T>(), T(value), numel());
+      },
+      [&](const cuda::KernelContext& ctx) { cuda::fill(ctx, data<float>(), float(value), numel()); });
 }
 
 void Tensor::move_to_(Device device) {

@@ -3,9 +3,6 @@
 #include "batchnorm.h"
 #include "cudagan/core/autograd.h"
 #include "cudagan/ops/ops.h"
-#if CUDAGAN_HAVE_CUDA
-#include "cuda_context.h"
-#endif
 
 namespace cudagan {
 
@@ -58,30 +55,29 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
     eval_var = running_var.clone();
   }
 
-  if (x.device().is_cpu()) {
-    dispatch_float(x.dtype(), [&](auto z) {
-      using T = decltype(z);
-      if (training)
-        cpu::batch_norm_forward_train<T>(g, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), T(eps), T(momentum),
-                                         y.data<T>(), saved_mean.data<T>(), saved_invstd.data<T>(),
-                                         ptr<T>(running_mean), ptr<T>(running_var));
-      else
-        cpu::batch_norm_forward_eval<T>(g, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), eval_mean.data<T>(),
-                                        eval_var.data<T>(), T(eps), y.data<T>());
-    });
-  } else {
-#if CUDAGAN_HAVE_CUDA
-    const auto& ctx = cuda_context(x.device());
-    if (training)
-      cuda::batch_norm_forward_train(ctx, g, x.data<float>(), ptr<float>(gamma), ptr<float>(beta), float(eps),
-                                     float(momentum), y.data<float>(), saved_mean.data<float>(),
-                                     saved_invstd.data<float>(), ptr<float>(running_mean),
-                                     ptr<float>(running_var));
-    else
-      cuda::batch_norm_forward_eval(ctx, g, x.data<float>(), ptr<float>(gamma), ptr<float>(beta),
-                                    eval_mean.data<float>(), eval_var.data<float>(), float(eps), y.data<float>());
-#endif
-  }
+  on_device(
+      y,
+      [&](auto z) {
+        using T = decltype(z);
+        if (training)
+          cpu::batch_norm_forward_train<T>(g, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), T(eps), T(momentum),
+                                           y.data<T>(), saved_mean.data<T>(), saved_invstd.data<T>(),
+                                           ptr<T>(running_mean), ptr<T>(running_var));
+        else
+          cpu::batch_norm_forward_eval<T>(g, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), eval_mean.data<T>(),
+                                          eval_var.data<T>(), T(eps), y.data<T>());
+      },
+      [&](const cuda::KernelContext& ctx) {
+        if (training)
+          cuda::batch_norm_forward_train(ctx, g, x.data<float>(), ptr<float>(gamma), ptr<float>(beta), float(eps),
+                                         float(momentum), y.data<float>(), saved_mean.data<float>(),
+                                         saved_invstd.data<float>(), ptr<float>(running_mean),
+                                         ptr<float>(running_var));
+        else
+          cuda::batch_norm_forward_eval(ctx, g, x.data<float>(), ptr<float>(gamma), ptr<float>(beta),
+                                        eval_mean.data<float>(), eval_var.data<float>(), float(eps),
+                                        y.data<float>());
+      });
 
   const bool need_x = x.requires_grad();
   const bool need_affine = gamma.defined() && (gamma.requires_grad() || beta.requires_grad());
@@ -95,30 +91,29 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
           dgamma = Tensor::empty({g.channels}, x.dtype(), x.device());
           dbeta = Tensor::empty({g.channels}, x.dtype(), x.device());
         }
-        if (x.device().is_cpu()) {
-          dispatch_float(x.dtype(), [&](auto z) {
-            using T = decltype(z);
-            if (training)
-              cpu::batch_norm_backward_train<T>(g, x.data<T>(), dy.data<T>(), ptr<T>(gamma), saved_mean.data<T>(),
-                                                saved_invstd.data<T>(), ptr<T>(dx), ptr<T>(dgamma), ptr<T>(dbeta));
-            else
-              cpu::batch_norm_backward_eval<T>(g, x.data<T>(), dy.data<T>(), ptr<T>(gamma), eval_mean.data<T>(),
-                                               eval_var.data<T>(), T(eps), ptr<T>(dx), ptr<T>(dgamma),
-                                               ptr<T>(dbeta));
-          });
-        } else {
-#if CUDAGAN_HAVE_CUDA
-          const auto& ctx = cuda_context(x.device());
-          if (training)
-            cuda::batch_norm_backward_train(ctx, g, x.data<float>(), dy.data<float>(), ptr<float>(gamma),
-                                            saved_mean.data<float>(), saved_invstd.data<float>(), ptr<float>(dx),
-                                            ptr<float>(dgamma), ptr<float>(dbeta));
-          else
-            cuda::batch_norm_backward_eval(ctx, g, x.data<float>(), dy.data<float>(), ptr<float>(gamma),
-                                           eval_mean.data<float>(), eval_var.data<float>(), float(eps),
-                                           ptr<float>(dx), ptr<float>(dgamma), ptr<float>(dbeta));
-#endif
-        }
+        on_device(
+            x,
+            [&](auto z) {
+              using T = decltype(z);
+              if (training)
+                cpu::batch_norm_backward_train<T>(g, x.data<T>(), dy.data<T>(), ptr<T>(gamma), saved_mean.data<T>(),
+                                                  saved_invstd.data<T>(), ptr<T>(dx), ptr<T>(dgamma),
+                                                  ptr<T>(dbeta));
+              else
+                cpu::batch_norm_backward_eval<T>(g, x.data<T>(), dy.data<T>(), ptr<T>(gamma), eval_mean.data<T>(),
+                                                 eval_var.data<T>(), T(eps), ptr<T>(dx), ptr<T>(dgamma),
+                                                 ptr<T>(dbeta));
+            },
+            [&](const cuda::KernelContext& ctx) {
+              if (training)
+                cuda::batch_norm_backward_train(ctx, g, x.data<float>(), dy.data<float>(), ptr<float>(gamma),
+                                                saved_mean.data<float>(), saved_invstd.data<float>(),
+                                                ptr<float>(dx), ptr<float>(dgamma), ptr<float>(dbeta));
+              else
+                cuda::batch_norm_backward_eval(ctx, g, x.data<float>(), dy.data<float>(), ptr<float>(gamma),
+                                               eval_mean.data<float>(), eval_var.data<float>(), float(eps),
+                                               ptr<float>(dx), ptr<float>(dgamma), ptr<float>(dbeta));
+            });
         return std::vector<Tensor>{dx, dgamma, dbeta};
       });
 }

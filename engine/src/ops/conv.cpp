@@ -2,84 +2,50 @@
 // convolution's forward pass is the backward-data pass of the convolution with the roles of input
 // and output swapped, its backward-data pass is that convolution's forward pass.
 #include "core/backend.h"
-#include "bias.h"
 #include "conv.h"
 #include "cudagan/core/autograd.h"
 #include "cudagan/ops/ops.h"
-#if CUDAGAN_HAVE_CUDA
-#include "cuda_context.h"
-#endif
 
 namespace cudagan {
 
 namespace {
-// The three kernels, dispatched on the device and dtype of `out`.
+// The three kernels, on the device and dtype of their output.
 void run_forward(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& y) {
-  if (y.device().is_cpu())
-    return dispatch_float(y.dtype(), [&](auto z) {
-      using T = decltype(z);
-      cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), y.data<T>());
-    });
-#if CUDAGAN_HAVE_CUDA
-  cuda::conv2d_forward(cuda_context(y.device()), g, x.data<float>(), w.data<float>(), y.data<float>());
-#endif
+  on_device(
+      y,
+      [&](auto z) {
+        using T = decltype(z);
+        cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), y.data<T>());
+      },
+      [&](const cuda::KernelContext& ctx) {
+        cuda::conv2d_forward(ctx, g, x.data<float>(), w.data<float>(), y.data<float>());
+      });
 }
 
 void run_backward_data(const ConvGeometry& g, const Tensor& dy, const Tensor& w, const Tensor& dx) {
-  if (dx.device().is_cpu())
-    return dispatch_float(dx.dtype(), [&](auto z) {
-      using T = decltype(z);
-      cpu::conv2d_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>());
-    });
-#if CUDAGAN_HAVE_CUDA
-  cuda::conv2d_backward_data(cuda_context(dx.device()), g, dy.data<float>(), w.data<float>(), dx.data<float>());
-#endif
+  on_device(
+      dx,
+      [&](auto z) {
+        using T = decltype(z);
+        cpu::conv2d_backward_data<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>());
+      },
+      [&](const cuda::KernelContext& ctx) {
+        cuda::conv2d_backward_data(ctx, g, dy.data<float>(), w.data<float>(), dx.data<float>());
+      });
 }
 
 void run_backward_weight(const ConvGeometry& g, const Tensor& x, const Tensor& dy, const Tensor& dw) {
-  if (dw.device().is_cpu())
-    return dispatch_float(dw.dtype(), [&](auto z) {
-      using T = decltype(z);
-      cpu::conv2d_backward_weight<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>());
-    });
-#if CUDAGAN_HAVE_CUDA
-  cuda::conv2d_backward_weight(cuda_context(dw.device()), g, x.data<float>(), dy.data<float>(),
-                               dw.data<float>());
-#endif
-}
-
-// y [N, K, P] += bias [K]
-void run_add_bias(const Tensor& bias, const Tensor& y) {
-  const int64_t n = y.size(0), k = y.size(1), inner = y.numel() / (n * k);
-  if (y.device().is_cpu())
-    return dispatch_float(y.dtype(), [&](auto z) {
-      using T = decltype(z);
-      cpu::add_bias<T>(bias.data<T>(), y.data<T>(), n, k, inner);
-    });
-#if CUDAGAN_HAVE_CUDA
-  cuda::add_bias(cuda_context(y.device()), bias.data<float>(), y.data<float>(), n, k, inner);
-#endif
+  on_device(
+      dw,
+      [&](auto z) {
+        using T = decltype(z);
+        cpu::conv2d_backward_weight<T>(g, x.data<T>(), dy.data<T>(), dw.data<T>());
+      },
+      [&](const cuda::KernelContext& ctx) {
+        cuda::conv2d_backward_weight(ctx, g, x.data<float>(), dy.data<float>(), dw.data<float>());
+      });
 }
 }  // namespace
-
-// Shared with linear(): d(bias) = dy summed over every axis but the channel one.
-Tensor bias_gradient(const Tensor& dy) {
-  const int64_t n = dy.size(0), k = dy.size(1), inner = dy.numel() / (n * k);
-  Tensor db = Tensor::empty({k}, dy.dtype(), dy.device());
-  if (dy.device().is_cpu()) {
-    dispatch_float(dy.dtype(), [&](auto z) {
-      using T = decltype(z);
-      cpu::bias_backward<T>(dy.data<T>(), db.data<T>(), n, k, inner);
-    });
-    return db;
-  }
-#if CUDAGAN_HAVE_CUDA
-  cuda::bias_backward(cuda_context(dy.device()), dy.data<float>(), db.data<float>(), n, k, inner);
-#endif
-  return db;
-}
-
-void add_channel_bias(const Tensor& bias, const Tensor& y) { run_add_bias(bias, y); }
 
 namespace {
 void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int64_t bias_len,
@@ -118,7 +84,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
 
   Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, x.dtype(), x.device());
   run_forward(g, x, weight, y);
-  if (bias.defined()) run_add_bias(bias, y);
+  if (bias.defined()) add_channel_bias(bias, y);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();
@@ -154,7 +120,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 
   Tensor y = Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, x.dtype(), x.device());
   run_backward_data(g, x, weight, y);
-  if (bias.defined()) run_add_bias(bias, y);
+  if (bias.defined()) add_channel_bias(bias, y);
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();

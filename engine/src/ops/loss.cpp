@@ -3,9 +3,6 @@
 #include "bce.h"
 #include "cudagan/core/autograd.h"
 #include "cudagan/ops/ops.h"
-#if CUDAGAN_HAVE_CUDA
-#include "cuda_context.h"
-#endif
 
 namespace cudagan {
 
@@ -20,34 +17,30 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& targets) {
                 "bce_with_logits: targets get no gradient; pass targets.detach()");
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   const int64_t n = logits.numel();
-  if (logits.device().is_cpu()) {
-    dispatch_float(logits.dtype(), [&](auto z) {
-      using T = decltype(z);
-      cpu::bce_with_logits_forward<T>(logits.data<T>(), targets.data<T>(), n, loss.data<T>());
-    });
-  } else {
-#if CUDAGAN_HAVE_CUDA
-    cuda::bce_with_logits_forward(cuda_context(logits.device()), logits.data<float>(), targets.data<float>(), n,
-                                  loss.data<float>());
-#endif
-  }
+  on_device(
+      loss,
+      [&](auto z) {
+        using T = decltype(z);
+        cpu::bce_with_logits_forward<T>(logits.data<T>(), targets.data<T>(), n, loss.data<T>());
+      },
+      [&](const cuda::KernelContext& ctx) {
+        cuda::bce_with_logits_forward(ctx, logits.data<float>(), targets.data<float>(), n, loss.data<float>());
+      });
   return record(loss, "bce_with_logits", {logits},
                 [n, logits = logits.detach(), targets = targets.detach()](const Tensor& dloss) {
                   Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
-                  if (logits.device().is_cpu()) {
-                    dispatch_float(logits.dtype(), [&](auto z) {
-                      using T = decltype(z);
-                      cpu::bce_with_logits_backward<T>(logits.data<T>(), targets.data<T>(), n,
-                                                       *dloss.data<T>(), dlogits.data<T>());
-                    });
-                  } else {
-#if CUDAGAN_HAVE_CUDA
-                    // The upstream gradient stays on the device: no host synchronisation.
-                    cuda::bce_with_logits_backward(cuda_context(logits.device()), logits.data<float>(),
-                                                   targets.data<float>(), n, dloss.data<float>(),
-                                                   dlogits.data<float>());
-#endif
-                  }
+                  on_device(
+                      dlogits,
+                      [&](auto z) {
+                        using T = decltype(z);
+                        cpu::bce_with_logits_backward<T>(logits.data<T>(), targets.data<T>(), n,
+                                                         *dloss.data<T>(), dlogits.data<T>());
+                      },
+                      [&](const cuda::KernelContext& ctx) {
+                        // The upstream gradient stays on the device: no host synchronisation.
+                        cuda::bce_with_logits_backward(ctx, logits.data<float>(), targets.data<float>(), n,
+                                                       dloss.data<float>(), dlogits.data<float>());
+                      });
                   return std::vector<Tensor>{dlogits};
                 });
 }
