@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan {
 
 enum class Activation { relu, leaky_relu, tanh, sigmoid };

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan {
 
 struct AdamHyper {

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan::cpu {
 template <class T> void bce_with_logits_forward(const T* logits, const T* targets, int64_t n, T* loss);
 template <class T>

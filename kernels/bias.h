@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan::cpu {
 template <class T> void add_bias(const T* bias, T* y, int64_t outer, int64_t channels, int64_t inner);
 template <class T> void bias_backward(const T* dy, T* dbias, int64_t outer, int64_t channels, int64_t inner);

@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan {
 
 struct ConvGeometry {

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan::cpu {
 template <class T> void add(const T* a, const T* b, T* out, int64_t n);  // out = a + b
 template <class T> void mul(const T* a, const T* b, T* out, int64_t n);  // out = a * b

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
+
 namespace cudagan::cuda {
 struct KernelContext;
 void fill_normal(const KernelContext& ctx, float* out, int64_t n, uint64_t seed, uint64_t offset, float mean,

@@ -201,7 +201,7 @@ TEST_CASE("activation_name names every activation, unknown values throw", "[acti
   const auto bad = static_cast<Activation>(42);
   CHECK(std::string(activation_name(bad)) == "unknown");
   float x = 1, y = 0, dx = 0;
-  CHECK_THROWS_AS(cudagan::cpu::activation_forward<float>(bad, &x, &y, 1, 0.2f), std::invalid_argument);
+  CHECK_THROWS_AS(cudagan::cpu::activation_forward<float>(bad, &x, &y, 1, 0.2f), cudagan::InvalidArgument);
   CHECK_THROWS_AS(cudagan::cpu::activation_backward<float>(bad, &x, &y, &x, &dx, 1, 0.2f),
-                  std::invalid_argument);
+                  cudagan::InvalidArgument);
 }

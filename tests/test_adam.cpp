@@ -155,6 +155,6 @@ TEST_CASE("adam: step 0 is rejected rather than dividing by a zero bias correcti
   AdamHyper h;
   h.step = 0;
   std::vector<float> p(3, 1.0f), g(3, 0.5f), m(3, 0.0f), v(3, 0.0f);
-  REQUIRE_THROWS_AS(cpu::adam_step(h, p.data(), g.data(), m.data(), v.data(), 3), std::invalid_argument);
+  REQUIRE_THROWS_AS(cpu::adam_step(h, p.data(), g.data(), m.data(), v.data(), 3), cudagan::InvalidArgument);
   CHECK(p == std::vector<float>(3, 1.0f));  // and nothing was written
 }

@@ -305,7 +305,7 @@ TEMPLATE_TEST_CASE(
 TEST_CASE("conv2d kernels reject an invalid geometry", "[conv]") {
   ConvGeometry g = conv(1, 1, 2, 2, 1, 5, 5, 1, 1, 1, 1);  // a 5x5 kernel does not fit a padded 4x4 input
   std::vector<float> buf(64, 0.f);
-  REQUIRE_THROWS_AS(cpu::conv2d_forward(g, buf.data(), buf.data(), buf.data()), std::invalid_argument);
+  REQUIRE_THROWS_AS(cpu::conv2d_forward(g, buf.data(), buf.data(), buf.data()), cudagan::InvalidArgument);
   g = conv(2, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
-  REQUIRE_THROWS_AS(cpu::im2col(g, buf.data(), 1, 2, buf.data()), std::invalid_argument);  // images 1..2 of 2
+  REQUIRE_THROWS_AS(cpu::im2col(g, buf.data(), 1, 2, buf.data()), cudagan::InvalidArgument);  // images 1..2 of 2
 }

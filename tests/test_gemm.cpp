@@ -119,13 +119,17 @@ TEST_CASE("gemm rejects leading dimensions shorter than the stored rows", "[gemm
   // A is [4, 5] untransposed, so lda must be >= 5; transposed it is stored [5, 4] and lda >= 4 is enough.
   REQUIRE_THROWS_AS(
       cudagan::cpu::gemm<float>(false, false, 4, 3, 5, 1, a.data(), 4, b.data(), 3, 0, c.data(), 3),
-      std::invalid_argument);
+      cudagan::InvalidArgument);
   REQUIRE_NOTHROW(
       cudagan::cpu::gemm<float>(true, false, 4, 3, 5, 1, a.data(), 4, b.data(), 3, 0, c.data(), 3));
   REQUIRE_THROWS_AS(
       cudagan::cpu::gemm<float>(false, false, 4, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 2),
-      std::invalid_argument);
+      cudagan::InvalidArgument);
   REQUIRE_THROWS_AS(
       cudagan::cpu::gemm<float>(false, false, -1, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 3),
-      std::invalid_argument);
+      cudagan::InvalidArgument);
+  // One hierarchy: a kernel's precondition error is a cudagan::Error, which is what programs catch.
+  REQUIRE_THROWS_AS(
+      cudagan::cpu::gemm<float>(false, false, -1, 3, 5, 1, a.data(), 5, b.data(), 3, 0, c.data(), 3),
+      cudagan::Error);
 }

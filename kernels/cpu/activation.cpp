@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 namespace cudagan {
@@ -31,7 +33,7 @@ namespace {
 constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 [[noreturn]] void throw_unknown(const char* where, Activation a) {
-  throw std::invalid_argument(std::string(where) + ": unknown Activation value " + std::to_string(int(a)));
+  throw InvalidArgument(std::string(where) + ": unknown Activation value " + std::to_string(int(a)));
 }
 
 // exp only ever sees -|x| <= 0, so nothing overflows: x = -1000 gives e = 0 and y = 0 (not 1 / (1 + inf)),

@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 namespace cudagan::cpu {
@@ -23,7 +25,7 @@ template <class T>
 void adam_step(const AdamHyper& h, T* param, const T* grad, T* m, T* v, int64_t n) {
   // t = 0 divides by a zero bias correction and would silently turn every parameter into inf or NaN.
   if (h.step < 1)
-    throw std::invalid_argument("adam_step: step is " + std::to_string(h.step) + "; the first step is 1");
+    throw InvalidArgument("adam_step: step is " + std::to_string(h.step) + "; the first step is 1");
   const double t = double(h.step);
   const T step_size = T(h.lr / (1.0 - std::pow(h.beta1, t)));
   const T sqrt_bc2 = T(std::sqrt(1.0 - std::pow(h.beta2, t)));

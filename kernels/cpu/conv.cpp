@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 #include <vector>
 
@@ -53,7 +55,7 @@ constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 void check_geometry(const ConvGeometry& g, const char* op) {
   if (!g.valid())
-    throw std::invalid_argument(std::string("cpu::") + op + ": invalid convolution geometry (batch " +
+    throw InvalidArgument(std::string("cpu::") + op + ": invalid convolution geometry (batch " +
                                 std::to_string(g.batch) + ", channels " + std::to_string(g.in_channels) +
                                 " -> " + std::to_string(g.out_channels) + ", input " +
                                 std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + ", kernel " +
@@ -64,7 +66,7 @@ void check_geometry(const ConvGeometry& g, const char* op) {
 
 void check_range(const ConvGeometry& g, int first, int count, const char* op) {
   if (first < 0 || count < 0 || first + count > g.batch)
-    throw std::invalid_argument(std::string("cpu::") + op + ": images [" + std::to_string(first) + ", " +
+    throw InvalidArgument(std::string("cpu::") + op + ": images [" + std::to_string(first) + ", " +
                                 std::to_string(first + count) + ") outside a batch of " +
                                 std::to_string(g.batch));
 }

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 namespace cudagan::cpu {
@@ -19,7 +21,7 @@ namespace {
 // OpenBLAS's cblas takes 32-bit ints (blasint) in the Debian build; refuse rather than truncate.
 blasint to_blasint(int64_t v, const char* name) {
   if (v < 0 || v > int64_t(std::numeric_limits<blasint>::max()))
-    throw std::invalid_argument(std::string("cpu::gemm: ") + name + " = " + std::to_string(v) +
+    throw InvalidArgument(std::string("cpu::gemm: ") + name + " = " + std::to_string(v) +
                                 " is negative or too large for the BLAS integer type");
   return blasint(v);
 }
@@ -28,7 +30,7 @@ blasint to_blasint(int64_t v, const char* name) {
 // a silently unchanged C is worse than an exception naming the argument.
 void check_ld(int64_t ld, int64_t row_len, const char* name) {
   if (ld < (row_len > 1 ? row_len : 1))
-    throw std::invalid_argument(std::string("cpu::gemm: ") + name + " = " + std::to_string(ld) +
+    throw InvalidArgument(std::string("cpu::gemm: ") + name + " = " + std::to_string(ld) +
                                 " is smaller than the stored row length " + std::to_string(row_len));
 }
 

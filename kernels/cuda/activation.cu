@@ -5,6 +5,8 @@
 // leaky_relu match the CPU bit for bit, tanh and sigmoid to within the device math library's ulps.
 // One kernel per activation (a template parameter), grid-stride over n.
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "activation.h"
@@ -17,7 +19,7 @@ namespace {
 constexpr int kActivationBlock = 256;
 
 [[noreturn]] void throw_unknown(const char* op, Activation a) {
-  throw std::invalid_argument(std::string("cuda::") + op + ": unknown Activation value " +
+  throw InvalidArgument(std::string("cuda::") + op + ": unknown Activation value " +
                               std::to_string(int(a)));
 }
 
@@ -83,7 +85,7 @@ void activation_backward(const KernelContext& ctx, Activation a, const float* x,
   if (n <= 0) return;
   const bool from_x = a == Activation::relu || a == Activation::leaky_relu;
   if ((from_x && x == nullptr) || (!from_x && y == nullptr))
-    throw std::invalid_argument(std::string("cuda::activation_backward: ") + activation_name(a) + " needs " +
+    throw InvalidArgument(std::string("cuda::activation_backward: ") + activation_name(a) + " needs " +
                                 (from_x ? "x" : "y") + ", got a null pointer");
   switch (a) {
     case Activation::relu:

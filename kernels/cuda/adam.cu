@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 #include <vector>
 
@@ -32,7 +34,7 @@ struct AdamConsts {
 AdamConsts consts_of(const AdamHyper& h, const char* op) {
   // t = 0 would divide by a zero bias correction and silently write NaN into every parameter.
   if (h.step < 1)
-    throw std::invalid_argument(std::string("cuda::") + op + ": step is " + std::to_string(h.step) +
+    throw InvalidArgument(std::string("cuda::") + op + ": step is " + std::to_string(h.step) +
                                 ", must be >= 1");
   const double t = double(h.step);
   AdamConsts k;
@@ -98,7 +100,7 @@ void adam_step(const KernelContext& ctx, const AdamHyper& h, float* param, const
 void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSegment* segments, int count) {
   const AdamConsts k = consts_of(h, "adam_step_multi");
   if (count < 0 || (count > 0 && segments == nullptr))
-    throw std::invalid_argument("cuda::adam_step_multi: " + std::to_string(count) + " segments at " +
+    throw InvalidArgument("cuda::adam_step_multi: " + std::to_string(count) + " segments at " +
                                 (segments ? "a valid" : "a null") + " pointer");
   if (count == 0) return;
   static_assert(sizeof(AdamSegment) % sizeof(int64_t) == 0,
@@ -111,7 +113,7 @@ void adam_step_multi(const KernelContext& ctx, const AdamHyper& h, const AdamSeg
   prefix[0] = 0;
   for (int s = 0; s < count; ++s) {
     if (segments[s].n < 0)
-      throw std::invalid_argument("cuda::adam_step_multi: segment " + std::to_string(s) + " has " +
+      throw InvalidArgument("cuda::adam_step_multi: segment " + std::to_string(s) + " has " +
                                   std::to_string(segments[s].n) + " elements");
     prefix[s + 1] = prefix[s] + segments[s].n;
   }

@@ -22,6 +22,8 @@
 // pre-activation tensor, which therefore never exists in memory.
 #include <algorithm>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "activation.h"
@@ -38,7 +40,7 @@ constexpr int kMaxGridY = 65535;
 
 void check_geometry(const BatchNormGeometry& g, const char* op) {
   if (g.batch < 0 || g.channels < 0 || g.spatial < 0)
-    throw std::invalid_argument(std::string("cuda::") + op + ": invalid geometry (batch " +
+    throw InvalidArgument(std::string("cuda::") + op + ": invalid geometry (batch " +
                                 std::to_string(g.batch) + ", channels " + std::to_string(g.channels) +
                                 ", spatial " + std::to_string(g.spatial) + ")");
 }
@@ -220,7 +222,7 @@ void launch_backward_train(const KernelContext& ctx, const BatchNormGeometry& g,
 }
 
 [[noreturn]] void throw_unknown(const char* op, Activation a) {
-  throw std::invalid_argument(std::string("cuda::") + op + ": unknown Activation value " +
+  throw InvalidArgument(std::string("cuda::") + op + ": unknown Activation value " +
                               std::to_string(int(a)));
 }
 
@@ -293,7 +295,7 @@ void batch_norm_backward_train(const KernelContext& ctx, const BatchNormGeometry
     return launch_backward_train<Activation::relu, false>(ctx, g, x, dy, nullptr, gamma, saved_mean,
                                                           saved_invstd, slope, dx, dgamma, dbeta);
   if (y == nullptr)
-    throw std::invalid_argument(
+    throw InvalidArgument(
         "cuda::batch_norm_backward_train: a fused activation needs the forward output y");
   switch (act) {
     case Activation::relu:
@@ -301,7 +303,7 @@ void batch_norm_backward_train(const KernelContext& ctx, const BatchNormGeometry
                                                            slope, dx, dgamma, dbeta);
     case Activation::leaky_relu:
       if (!(slope >= 0.0f))
-        throw std::invalid_argument(
+        throw InvalidArgument(
             "cuda::batch_norm_backward_train: a fused leaky_relu reads its derivative from "
             "the sign of y, which needs slope >= 0, got " +
             std::to_string(slope));

@@ -7,6 +7,8 @@
 // a device pointer (autograd's upstream gradient, read by every thread: no host synchronization).
 #include <stdexcept>
 
+#include "cudagan/core/error.h"
+
 #include "bce.h"
 #include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
@@ -55,7 +57,7 @@ void bce_with_logits_backward(const KernelContext& ctx, const float* logits, con
                               const float* grad_loss_device, float* dlogits) {
   if (n <= 0) return;
   if (grad_loss_device == nullptr)
-    throw std::invalid_argument("cuda::bce_with_logits_backward: grad_loss_device is null");
+    throw InvalidArgument("cuda::bce_with_logits_backward: grad_loss_device is null");
   bce_backward_kernel<<<grid_blocks(n, kBceBlock), kBceBlock, 0, ctx.stream>>>(logits, targets, n, 0.0f,
                                                                                grad_loss_device, dlogits);
   CUDA_CHECK_LAUNCH(ctx, "bce_backward_kernel");

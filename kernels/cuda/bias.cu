@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "bias.h"
@@ -22,7 +24,7 @@ constexpr int kMaxGridY = 65535;
 
 void check_shape(int64_t outer, int64_t channels, int64_t inner, const char* op) {
   if (outer < 0 || channels < 0 || inner < 0 || channels > int64_t(std::numeric_limits<int>::max()))
-    throw std::invalid_argument(std::string("cuda::") + op + ": invalid shape [" + std::to_string(outer) +
+    throw InvalidArgument(std::string("cuda::") + op + ": invalid shape [" + std::to_string(outer) +
                                 ", " + std::to_string(channels) + ", " + std::to_string(inner) + "]");
 }
 

@@ -22,12 +22,13 @@
 #include <string>
 
 #include "cuda_context.h"
+#include "cudagan/core/error.h"
 
 namespace cudagan::cuda {
 
-class CudaError : public std::runtime_error {
+class CudaError : public Error {
  public:
-  using std::runtime_error::runtime_error;
+  using Error::Error;
 };
 
 namespace detail {

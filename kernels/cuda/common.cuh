@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "cuda/check.h"
@@ -91,11 +93,11 @@ template <class T>
 T* workspace_as(const KernelContext& ctx, int64_t count, const char* op) {
   const size_t need = size_t(count) * sizeof(T);
   if (need > ctx.workspace_bytes || (need > 0 && ctx.workspace == nullptr))
-    throw std::invalid_argument(std::string("cuda::") + op + ": needs " + std::to_string(need) +
+    throw InvalidArgument(std::string("cuda::") + op + ": needs " + std::to_string(need) +
                                 " bytes of workspace, the context has " +
                                 std::to_string(ctx.workspace_bytes));
   if (reinterpret_cast<uintptr_t>(ctx.workspace) % alignof(T) != 0)
-    throw std::invalid_argument(std::string("cuda::") + op + ": the context's workspace is not " +
+    throw InvalidArgument(std::string("cuda::") + op + ": the context's workspace is not " +
                                 std::to_string(alignof(T)) + "-byte aligned");
   return static_cast<T*>(ctx.workspace);
 }

@@ -22,6 +22,8 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "conv.h"
@@ -48,13 +50,13 @@ std::string geometry_text(const ConvGeometry& g) {
 
 void check_geometry(const ConvGeometry& g, const char* op) {
   if (!g.valid())
-    throw std::invalid_argument(std::string("cuda::") + op + ": invalid convolution geometry (" +
+    throw InvalidArgument(std::string("cuda::") + op + ": invalid convolution geometry (" +
                                 geometry_text(g) + ")");
 }
 
 void check_range(const ConvGeometry& g, int first, int count, const char* op) {
   if (first < 0 || count < 0 || int64_t(first) + count > g.batch)
-    throw std::invalid_argument(std::string("cuda::") + op + ": images [" + std::to_string(first) + ", " +
+    throw InvalidArgument(std::string("cuda::") + op + ": images [" + std::to_string(first) + ", " +
                                 std::to_string(int64_t(first) + count) + ") outside a batch of " +
                                 std::to_string(g.batch));
 }
@@ -205,7 +207,7 @@ ChunkPlan plan_chunks(const KernelContext& ctx, const ConvGeometry& g, const cha
   check_geometry(g, op);
   const int chunk = conv_chunk_images(g, ctx.workspace_bytes);
   if (chunk == 0 || ctx.workspace == nullptr)
-    throw std::invalid_argument(std::string("cuda::") + op + ": the kernel context's workspace (" +
+    throw InvalidArgument(std::string("cuda::") + op + ": the kernel context's workspace (" +
                                 std::to_string(ctx.workspace_bytes) +
                                 " bytes) is too small for even one image of " + "this convolution (" +
                                 geometry_text(g) + "); it needs at least " +

@@ -12,6 +12,8 @@
 
 #include <limits>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "cuda/common.cuh"
@@ -24,7 +26,7 @@ constexpr int kScaleBlock = 256;
 
 int to_int(int64_t v, const char* name) {
   if (v < 0 || v > int64_t(std::numeric_limits<int>::max()))
-    throw std::invalid_argument(std::string("cuda::gemm: ") + name + " = " + std::to_string(v) +
+    throw InvalidArgument(std::string("cuda::gemm: ") + name + " = " + std::to_string(v) +
                                 " is negative or too large for cuBLAS's 32-bit integers");
   return int(v);
 }
@@ -33,7 +35,7 @@ int to_int(int64_t v, const char* name) {
 // argument instead, as cpu::gemm does.
 void check_ld(int64_t ld, int64_t row_len, const char* name) {
   if (ld < (row_len > 1 ? row_len : 1))
-    throw std::invalid_argument(std::string("cuda::gemm: ") + name + " = " + std::to_string(ld) +
+    throw InvalidArgument(std::string("cuda::gemm: ") + name + " = " + std::to_string(ld) +
                                 " is smaller than the stored row length " + std::to_string(row_len));
 }
 
@@ -65,7 +67,7 @@ void gemm(const KernelContext& ctx, bool trans_a, bool trans_b, int64_t m, int64
   check_ld(lda, trans_a ? m : k, "lda");
   check_ld(ldb, trans_b ? k : n, "ldb");
   if (ctx.cublas == nullptr)
-    throw std::invalid_argument("cuda::gemm: the kernel context has no cuBLAS handle");
+    throw InvalidArgument("cuda::gemm: the kernel context has no cuBLAS handle");
   cublasHandle_t handle = ctx.cublas;
   CUBLAS_CHECK(cublasSetMathMode(handle, ctx.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   CUBLAS_CHECK(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));  // alpha, beta are host values

@@ -9,6 +9,8 @@
 #include <curand_kernel.h>
 
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "cuda/common.cuh"
@@ -63,7 +65,7 @@ void fill_normal(const KernelContext& ctx, float* out, int64_t n, uint64_t seed,
 void fill_uniform(const KernelContext& ctx, float* out, int64_t n, uint64_t seed, uint64_t offset, float lo,
                   float hi) {
   if (!(lo <= hi))
-    throw std::invalid_argument("cuda::fill_uniform: empty interval [" + std::to_string(lo) + ", " +
+    throw InvalidArgument("cuda::fill_uniform: empty interval [" + std::to_string(lo) + ", " +
                                 std::to_string(hi) + ")");
   if (n <= 0) return;
   fill_random_kernel<false>

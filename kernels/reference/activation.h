@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+
+#include "cudagan/core/error.h"
 #include <string>
 
 #include "../activation.h"
@@ -38,7 +40,7 @@ void activation_forward(Activation a, const T* x, T* y, int64_t n, T slope) {
         r = 1.0L / (1.0L + std::exp(-v));
         break;
       default:
-        throw std::invalid_argument("reference::activation_forward: bad Activation " +
+        throw InvalidArgument("reference::activation_forward: bad Activation " +
                                     std::to_string(int(a)));
     }
     y[i] = T(r);
@@ -64,7 +66,7 @@ void activation_backward(Activation a, const T* x, const T* y, const T* dy, T* d
         r = g * (long double)y[i] * (1.0L - (long double)y[i]);
         break;
       default:
-        throw std::invalid_argument("reference::activation_backward: bad Activation " +
+        throw InvalidArgument("reference::activation_backward: bad Activation " +
                                     std::to_string(int(a)));
     }
     dx[i] = T(r);

@@ -96,11 +96,11 @@ TEST_CASE("cuda adam rejects step 0 and a workspace too small for the segment ta
   TestContext tc(64);
   DeviceBuffer<float> buf(16);
   REQUIRE_THROWS_AS(cuda::adam_step(tc.ctx(), h, buf.get(), buf.get(), buf.get(), buf.get(), 16),
-                    std::invalid_argument);
+                    cudagan::InvalidArgument);
   h.step = 1;
   std::vector<AdamSegment> segments(4, AdamSegment{buf.get(), buf.get(), buf.get(), buf.get(), 4});
   // 4 * 40 bytes of table + 5 * 8 of prefix sums > 64 bytes.
-  REQUIRE_THROWS_AS(cuda::adam_step_multi(tc.ctx(), h, segments.data(), 4), std::invalid_argument);
+  REQUIRE_THROWS_AS(cuda::adam_step_multi(tc.ctx(), h, segments.data(), 4), cudagan::InvalidArgument);
 }
 
 TEST_CASE("cuda fill_normal has mean 0 and std 1 and is reproducible from seed and offset",
@@ -159,11 +159,12 @@ TEST_CASE("cuda fill_uniform stays within lo and hi with the right mean", "[cuda
   REQUIRE(in_range);
   // Uniform on [-3, 5): mean 1, std 8 / sqrt(12) = 2.31, standard error of the mean 2.3e-3.
   CHECK(std::fabs(sum / double(n) - 1.0) < 1.2e-2);
-  REQUIRE_THROWS_AS(cuda::fill_uniform(tc.ctx(), a.get(), n, 77, 0, 1.0f, 0.0f), std::invalid_argument);
+  REQUIRE_THROWS_AS(cuda::fill_uniform(tc.ctx(), a.get(), n, 77, 0, 1.0f, 0.0f), cudagan::InvalidArgument);
 }
 
 TEST_CASE("CUDA_CHECK and CUBLAS_CHECK throw CudaError naming the call", "[cuda][check]") {
   REQUIRE_THROWS_AS(CUDA_CHECK(cudaSetDevice(-1)), cuda::CudaError);
+  REQUIRE_THROWS_AS(CUDA_CHECK(cudaSetDevice(-1)), cudagan::Error);  // one hierarchy: the root catches it
   REQUIRE_THROWS_WITH(CUDA_CHECK(cudaSetDevice(-1)),
                       Catch::Contains("cudaSetDevice(-1)") && Catch::Contains("cudaErrorInvalidDevice"));
   // The failure is not left behind as the runtime's "last error" for the next launch check to report.

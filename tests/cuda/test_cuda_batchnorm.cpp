@@ -165,11 +165,11 @@ TEST_CASE("cuda batch norm fused backward rejects a negative leaky_relu slope an
   REQUIRE_THROWS_AS(cuda::batch_norm_backward_train(tc.ctx(), g, buf.get(), buf.get(), nullptr, small.get(),
                                                     small.get(), buf.get(), nullptr, nullptr, buf.get(),
                                                     Activation::leaky_relu, true, -0.1f),
-                    std::invalid_argument);
+                    cudagan::InvalidArgument);
   REQUIRE_THROWS_AS(
       cuda::batch_norm_backward_train(tc.ctx(), g, buf.get(), buf.get(), nullptr, small.get(), small.get(),
                                       buf.get(), nullptr, nullptr, nullptr, Activation::relu, true, 0.0f),
-      std::invalid_argument);
+      cudagan::InvalidArgument);
 }
 
 TEST_CASE("cuda batch norm evaluation forward and backward match the cpu", "[cuda][batchnorm]") {

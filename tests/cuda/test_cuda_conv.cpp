@@ -185,7 +185,7 @@ TEST_CASE("cuda gemm rejects a leading dimension below the row length", "[cuda][
   DeviceBuffer<float> buf(64);
   REQUIRE_THROWS_AS(
       cuda::gemm(tc.ctx(), false, false, 4, 4, 4, 1.0f, buf.get(), 3, buf.get(), 4, 0.0f, buf.get(), 4),
-      std::invalid_argument);
+      cudagan::InvalidArgument);
 }
 
 TEST_CASE("cuda im2col and col2im match the cpu bit for bit", "[cuda][conv]") {

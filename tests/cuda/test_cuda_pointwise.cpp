@@ -153,7 +153,7 @@ TEST_CASE("cuda sum is deterministic and matches the cpu", "[cuda][elementwise]"
 TEST_CASE("cuda sum reports a workspace too small for its partials", "[cuda][elementwise]") {
   TestContext tc(16);  // room for 2 partials; n needs more
   DeviceBuffer<float> x(static_cast<size_t>(kN)), out(1);
-  REQUIRE_THROWS_AS(cuda::sum(tc.ctx(), x.get(), kN, out.get()), std::invalid_argument);
+  REQUIRE_THROWS_AS(cuda::sum(tc.ctx(), x.get(), kN, out.get()), cudagan::InvalidArgument);
 }
 
 TEST_CASE("cuda bias forward and backward match the cpu", "[cuda][bias]") {

@@ -6,7 +6,6 @@
 #include <unordered_set>
 
 #include "core/backend.h"
-#include "cudagan/ops/ops.h"
 #include "elementwise.h"
 
 namespace cudagan {
@@ -141,8 +140,11 @@ void Tensor::backward(const Tensor& grad) const {
         auto slot = pending.find(in.grad_fn().get());
         if (slot == pending.end())
           pending.emplace(in.grad_fn().get(), gi);
-        else
-          slot->second = add(slot->second, gi);  // a fresh tensor: gi may be shared with others
+        else {  // into a fresh tensor: the pending one may be shared with others (it may be some op's gi)
+          Tensor summed = slot->second.clone();
+          accumulate(summed, gi);
+          slot->second = summed;
+        }
       } else if (in.impl()->grad) {
         accumulate(Tensor(in.impl()->grad), gi);
       } else {
