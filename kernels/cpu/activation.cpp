@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "cudagan/core/error.h"
+#include "cpu/parallel.h"
 #include <string>
 
 namespace cudagan {
@@ -28,9 +29,6 @@ const char* activation_name(Activation a) {
 
 namespace cpu {
 namespace {
-
-// Below this many elements the work is smaller than the cost of waking the OpenMP team.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 [[noreturn]] void throw_unknown(const char* where, Activation a) {
   throw InvalidArgument(std::string(where) + ": unknown Activation value " + std::to_string(int(a)));

@@ -11,13 +11,11 @@
 #include <stdexcept>
 
 #include "cudagan/core/error.h"
+#include "cpu/parallel.h"
 #include <string>
 
 namespace cudagan::cpu {
 namespace {
-
-// Below this many parameters the update is cheaper than waking the OpenMP team.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 }  // namespace
 

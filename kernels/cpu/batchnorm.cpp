@@ -13,15 +13,13 @@
 // reduction runs over one channel inside one thread: no atomics, and the result does not depend on
 // the thread count (bit-identical runs).
 #include "batchnorm.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace cudagan::cpu {
 namespace {
-
-// Below this many elements the work is smaller than the cost of waking the OpenMP team.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 // Start of row (b, c): the S contiguous values of channel c in image b.
 template <class T>

@@ -4,15 +4,13 @@
 // The forward form is -(t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))) rearranged so that exp only sees
 // -|z|: no overflow, no log(0), and no cancellation for saturated logits (z = +-100 gives 0 or 100, not inf).
 #include "bce.h"
+#include "cpu/parallel.h"
 
 #include <cmath>
 #include <limits>
 
 namespace cudagan::cpu {
 namespace {
-
-// Below this many elements the work is smaller than the cost of waking the OpenMP team.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 // The mean is reduced over a partition that depends only on n (at most kMaxBlocks blocks of at least
 // kMinBlock elements), one partial per block, added in order: the loss is bit-identical whatever the thread

@@ -3,12 +3,10 @@
 //   add_bias:      y[o, c, i] += bias[c]
 //   bias_backward: dbias[c] = sum over o, i of dy[o, c, i]   (accumulated in double, then overwritten)
 #include "bias.h"
+#include "cpu/parallel.h"
 
 namespace cudagan::cpu {
 namespace {
-
-// Below this many elements the work is smaller than the cost of waking the OpenMP team.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 // Channels one thread reduces together when rows are short: for a linear layer (inner == 1) each
 // sample then contributes one contiguous run of this many values, so a thread streams memory instead

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "cpu/parallel.h"
 
 namespace cudagan::cpu {
 
@@ -50,8 +51,6 @@ namespace {
 // DCGAN's 64 -> 128 channel layer, batch 64: 37 GFLOP/s with 64 MiB, 77 with 16 MiB, BLAS alone 167).
 // Below the threshold the freed block is reused. 16 MiB still gives GEMMs thousands of columns wide.
 constexpr int64_t kChunkBudgetBytes = int64_t(16) << 20;
-// Below this many elements moved, waking the OpenMP team costs more than the loop.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 void check_geometry(const ConvGeometry& g, const char* op) {
   if (!g.valid())

@@ -3,12 +3,10 @@
 //   add:   out = a + b          mul:  out = a * b          scale: out = alpha * x
 //   axpy:  y += alpha * x       fill: out = value          sum:   out[0] = sum_i x_i (accumulated in double)
 #include "elementwise.h"
+#include "cpu/parallel.h"
 
 namespace cudagan::cpu {
 namespace {
-
-// Below this many elements the work is smaller than the cost of waking the OpenMP team.
-constexpr int64_t kParallelMinElems = int64_t(1) << 15;
 
 // sum reduces over a partition that depends only on n (at most kMaxBlocks blocks of at least kMinBlock
 // elements), one double partial per block, added in order: the result is bit-identical whatever the thread

@@ -5,17 +5,22 @@
 namespace cudagan {
 
 namespace {
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // splitmix64's increment
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+uint64_t splitmix64(uint64_t x) {
+  uint64_t z = x + kGolden;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-}  // namespace
 
 Rng::Rng(uint64_t seed) {
-  for (auto& word : s_) word = splitmix64(seed);
+  for (auto& word : s_) {  // the state is four successive outputs of splitmix64 from the seed
+    word = splitmix64(seed);
+    seed += kGolden;
+  }
 }
 
 uint64_t Rng::next_u64() {  // xoshiro256** (Blackman & Vigna)

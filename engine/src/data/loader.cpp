@@ -25,13 +25,6 @@ namespace {
 constexpr int kMaxChunk = 16;      // samples per work item: small enough to spread a batch over workers
 constexpr size_t kNamedSkips = 5;  // how many undecodable samples skipped_names() keeps
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // What decoding a chunk found, merged into the loader's statistics under its lock.
 struct ChunkResult {
   int64_t decoded = 0;          // load() calls, successful or not

@@ -9,6 +9,10 @@
 
 namespace cudagan {
 
+// One step of splitmix64 from state x: a well-mixed 64-bit value, and different x give unrelated ones. For
+// deriving seeds (per epoch, per worker) from a seed, as Rng's constructor does.
+uint64_t splitmix64(uint64_t x);
+
 // Not thread-safe: give each thread its own (split()). Copying a generator copies its state, so
 // the copy repeats the original's numbers.
 class Rng {
