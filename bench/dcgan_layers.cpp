@@ -4,16 +4,9 @@ namespace cudagan::bench {
 
 namespace {
 
-ConvGeometry conv_geometry(int batch, int in_c, int in_s, int out_c, int stride, int pad) {
-  ConvGeometry g;
-  g.batch = batch;
-  g.in_channels = in_c;
-  g.in_h = g.in_w = in_s;
-  g.out_channels = out_c;
-  g.kernel_h = g.kernel_w = 4;
-  g.stride_h = g.stride_w = stride;
-  g.pad_h = g.pad_w = pad;
-  return g;
+// DCGAN's square 4x4 convolutions.
+ConvGeometry dcgan_conv(int batch, int in_c, int in_s, int out_c, int stride, int pad) {
+  return conv_geometry(batch, in_c, in_s, in_s, out_c, 4, 4, stride, stride, pad, pad);
 }
 
 Layer conv_layer(std::string name, const ConvGeometry& g, Layer::Kind kind) {
@@ -46,12 +39,13 @@ Layer act_layer(std::string name, Activation a, int64_t elems, float slope) {
 
 }  // namespace
 
-Network dcgan_network(const NetConfig& c) {
+Network dcgan_network(const NetConfig& config) {
+  const dcgan::Architecture& c = config.arch;
+  dcgan::validate(c);
   Network net;
-  net.batch = c.batch;
-  const int n = c.batch;
-  int layers = 0;  // stride-2 layers per network, as dcgan::upsampling_layers
-  for (int s = c.image_size; s > 4; s /= 2) ++layers;
+  net.batch = config.batch;
+  const int n = config.batch;
+  const int layers = dcgan::upsampling_layers(c.image_size);
 
   // Generator: z [n, nz, 1, 1] -> ConvT(4,1,0) 4x4 -> [ConvT(4,2,1) doubling]* -> image.
   int width = c.ngf << (layers - 1), size = 4;
@@ -86,7 +80,7 @@ Network dcgan_network(const NetConfig& c) {
     const int out_c = last ? 1 : width;
     const std::string pos = std::to_string(i);
     net.discriminator.push_back(conv_layer(
-        "D.conv" + pos, conv_geometry(n, in_c, size, out_c, last ? 1 : 2, last ? 0 : 1), Layer::Kind::conv));
+        "D.conv" + pos, dcgan_conv(n, in_c, size, out_c, last ? 1 : 2, last ? 0 : 1), Layer::Kind::conv));
     net.discriminator_params.push_back(int64_t(in_c) * out_c * 16);
     if (last) break;
     size /= 2;

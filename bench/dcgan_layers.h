@@ -1,7 +1,7 @@
 // Every layer of DCGAN (models/src/dcgan.cpp) with the shapes it runs at, named by network and position
 // ("G.convT3", "D.bn2", "D.leaky_relu1"), so the benchmarks can time each one through the raw kernels.
-// Built from the same rules as the model (widths ngf * 2^(L-1) ... ngf, 4x4 kernels, stride 2 pad 1
-// except the 1x1 <-> 4x4 ends), without linking the model library.
+// Built from a dcgan::Architecture by the model's rules (widths ngf * 2^(L-1) ... ngf, 4x4 kernels, stride 2
+// pad 1 except the 1x1 <-> 4x4 ends); bench/check_layers.cpp (a CTest) holds the two to the same parameters.
 #pragma once
 
 #include <cstdint>
@@ -12,15 +12,12 @@
 #include "batchnorm.h"
 #include "bench_support.h"
 #include "conv.h"
+#include "cudagan/dcgan.h"
 
 namespace cudagan::bench {
 
 struct NetConfig {
-  int image_size = 64;
-  int channels = 3;
-  int nz = 100;
-  int ngf = 64;
-  int ndf = 64;
+  dcgan::Architecture arch;  // DCGAN-64 RGB, nz 100, ngf = ndf = 64 by default
   int batch = 128;
 };
 

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "cudagan/core/error.h"  // InvalidArgument, which the kernels throw
 
@@ -45,17 +46,16 @@ struct ConvGeometry {
   }
 };
 
-// The convolution whose backward-data pass is conv_transpose2d(x [N, C_in, H, W], w [C_in, C_out, KH, KW]):
-// its input is the transposed convolution's output [N, C_out, (H-1)*s - 2p + KH, ...].
-inline ConvGeometry transpose_geometry(int batch, int in_channels, int in_h, int in_w, int out_channels,
-                                       int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h,
-                                       int pad_w) {
+// A convolution from its eleven numbers, in the order every test and benchmark writes them: batch,
+// C, H, W, K, KH, KW, SH, SW, PH, PW.
+inline ConvGeometry conv_geometry(int batch, int in_channels, int in_h, int in_w, int out_channels, int kernel_h,
+                                  int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w) {
   ConvGeometry g;
   g.batch = batch;
-  g.in_channels = out_channels;
-  g.in_h = (in_h - 1) * stride_h - 2 * pad_h + kernel_h;
-  g.in_w = (in_w - 1) * stride_w - 2 * pad_w + kernel_w;
-  g.out_channels = in_channels;
+  g.in_channels = in_channels;
+  g.in_h = in_h;
+  g.in_w = in_w;
+  g.out_channels = out_channels;
   g.kernel_h = kernel_h;
   g.kernel_w = kernel_w;
   g.stride_h = stride_h;
@@ -63,6 +63,24 @@ inline ConvGeometry transpose_geometry(int batch, int in_channels, int in_h, int
   g.pad_h = pad_h;
   g.pad_w = pad_w;
   return g;
+}
+
+// The convolution whose backward-data pass is conv_transpose2d(x [N, C_in, H, W], w [C_in, C_out, KH, KW]):
+// its input is the transposed convolution's output [N, C_out, (H-1)*s - 2p + KH, ...].
+inline ConvGeometry transpose_geometry(int batch, int in_channels, int in_h, int in_w, int out_channels,
+                                       int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h,
+                                       int pad_w) {
+  return conv_geometry(batch, out_channels, (in_h - 1) * stride_h - 2 * pad_h + kernel_h,
+                       (in_w - 1) * stride_w - 2 * pad_w + kernel_w, in_channels, kernel_h, kernel_w, stride_h,
+                       stride_w, pad_h, pad_w);
+}
+
+// One line for test and benchmark names: "conv2d N=5 C=3 7x9 -> K=4 7x9, kernel 3x3, stride 1x1, pad 1x1".
+inline std::string describe(const ConvGeometry& g) {
+  const auto x = [](int a, int b) { return std::to_string(a) + "x" + std::to_string(b); };
+  return "conv2d N=" + std::to_string(g.batch) + " C=" + std::to_string(g.in_channels) + " " + x(g.in_h, g.in_w) +
+         " -> K=" + std::to_string(g.out_channels) + " " + x(int(g.out_h()), int(g.out_w())) + ", kernel " +
+         x(g.kernel_h, g.kernel_w) + ", stride " + x(g.stride_h, g.stride_w) + ", pad " + x(g.pad_h, g.pad_w);
 }
 
 namespace cpu {

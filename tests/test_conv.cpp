@@ -28,6 +28,8 @@ int conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes);
 namespace {
 
 using cudagan::ConvGeometry;
+using cudagan::conv_geometry;
+using cudagan::describe;
 using cudagan::reference::ConvTransposeGeometry;
 using cudagan::test::random_vector;
 using cudagan::test::require_close;
@@ -52,17 +54,6 @@ Tolerance tolerance(int64_t n) {
   return {1e-13 * scale, 1e-12};
 }
 
-ConvGeometry conv(int batch, int c, int h, int w, int k, int kh, int kw, int sh, int sw, int ph, int pw) {
-  ConvGeometry g;
-  g.batch = batch;
-  g.in_channels = c, g.in_h = h, g.in_w = w;
-  g.out_channels = k;
-  g.kernel_h = kh, g.kernel_w = kw;
-  g.stride_h = sh, g.stride_w = sw;
-  g.pad_h = ph, g.pad_w = pw;
-  return g;
-}
-
 ConvTransposeGeometry conv_t(int batch, int c, int h, int w, int k, int kh, int kw, int sh, int sw, int ph,
                              int pw) {
   ConvTransposeGeometry t;
@@ -77,29 +68,29 @@ ConvTransposeGeometry conv_t(int batch, int c, int h, int w, int k, int kh, int 
 
 // A chunk holds ~16 MiB of scratch, (C*KH*KW + K) * OH*OW elements per image: 1.1 MB in float and 2.2 MB in
 // double here, so 16 images run as 15 + 1 (float) and 7 + 7 + 2 (double), a partial last chunk included.
-ConvGeometry chunked_case() { return conv(16, 8, 61, 61, 3, 3, 3, 1, 1, 1, 1); }
+ConvGeometry chunked_case() { return conv_geometry(16, 8, 61, 61, 3, 3, 3, 1, 1, 1, 1); }
 
 // DCGAN's discriminator layer 2: 64 x 32x32 -> 128 x 16x16, kernel 4, stride 2, pad 1.
-ConvGeometry dcgan_case() { return conv(2, 64, 32, 32, 128, 4, 4, 2, 2, 1, 1); }
+ConvGeometry dcgan_case() { return conv_geometry(2, 64, 32, 32, 128, 4, 4, 2, 2, 1, 1); }
 
 // batch, C, H, W, K, KH, KW, SH, SW, PH, PW. Odd and non-square sizes; strides that leave input rows or
 // columns unused ((H + 2P - KH) % S != 0); kernels as large as the padded input; separate h/w parameters.
 std::vector<ConvGeometry> conv_cases() {
   return {
-      conv(1, 1, 5, 5, 1, 1, 1, 1, 1, 0, 0),
-      conv(5, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1),
-      conv(1, 2, 9, 6, 3, 3, 3, 2, 2, 0, 0),
-      conv(5, 3, 11, 7, 5, 4, 4, 2, 2, 1, 1),
-      conv(2, 4, 8, 13, 3, 3, 3, 2, 2, 2, 2),
-      conv(5, 2, 6, 5, 2, 1, 1, 2, 2, 0, 0),
-      conv(1, 3, 10, 10, 2, 4, 4, 1, 1, 2, 2),
-      conv(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
-      conv(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),
-      conv(2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0),
-      conv(5, 16, 4, 4, 1, 4, 4, 2, 2, 0, 0),  // DCGAN's last D layer: one logit, kernel covering the input
-      conv(3, 2, 5, 3, 4, 5, 3, 1, 1, 0, 0),   // the same non-square, several output channels
-      conv(5, 2, 3, 2, 3, 4, 3, 2, 1, 2, 1),
-      conv(1, 1, 1, 1, 4, 3, 3, 1, 1, 1, 1),
+      conv_geometry(1, 1, 5, 5, 1, 1, 1, 1, 1, 0, 0),
+      conv_geometry(5, 3, 7, 9, 4, 3, 3, 1, 1, 1, 1),
+      conv_geometry(1, 2, 9, 6, 3, 3, 3, 2, 2, 0, 0),
+      conv_geometry(5, 3, 11, 7, 5, 4, 4, 2, 2, 1, 1),
+      conv_geometry(2, 4, 8, 13, 3, 3, 3, 2, 2, 2, 2),
+      conv_geometry(5, 2, 6, 5, 2, 1, 1, 2, 2, 0, 0),
+      conv_geometry(1, 3, 10, 10, 2, 4, 4, 1, 1, 2, 2),
+      conv_geometry(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
+      conv_geometry(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),
+      conv_geometry(2, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0),
+      conv_geometry(5, 16, 4, 4, 1, 4, 4, 2, 2, 0, 0),  // DCGAN's last D layer: one logit, kernel covering the input
+      conv_geometry(3, 2, 5, 3, 4, 5, 3, 1, 1, 0, 0),   // the same non-square, several output channels
+      conv_geometry(5, 2, 3, 2, 3, 4, 3, 2, 1, 2, 1),
+      conv_geometry(1, 1, 1, 1, 4, 3, 3, 1, 1, 1, 1),
       dcgan_case(),
       chunked_case(),
   };
@@ -121,14 +112,6 @@ std::vector<ConvTransposeGeometry> transpose_cases() {
       conv_t(5, 100, 1, 1, 64, 4, 4, 1, 1, 0, 0),
       conv_t(2, 128, 16, 16, 64, 4, 4, 2, 2, 1, 1),
   };
-}
-
-std::string describe(const ConvGeometry& g) {
-  std::ostringstream s;
-  s << "conv2d N=" << g.batch << " C=" << g.in_channels << " " << g.in_h << "x" << g.in_w
-    << " -> K=" << g.out_channels << " " << g.out_h() << "x" << g.out_w() << ", kernel " << g.kernel_h << "x"
-    << g.kernel_w << ", stride " << g.stride_h << "x" << g.stride_w << ", pad " << g.pad_h << "x" << g.pad_w;
-  return s.str();
 }
 
 std::string describe(const ConvTransposeGeometry& t) {
@@ -303,9 +286,9 @@ TEMPLATE_TEST_CASE(
 }
 
 TEST_CASE("conv2d kernels reject an invalid geometry", "[conv]") {
-  ConvGeometry g = conv(1, 1, 2, 2, 1, 5, 5, 1, 1, 1, 1);  // a 5x5 kernel does not fit a padded 4x4 input
+  ConvGeometry g = conv_geometry(1, 1, 2, 2, 1, 5, 5, 1, 1, 1, 1);  // a 5x5 kernel does not fit a padded 4x4 input
   std::vector<float> buf(64, 0.f);
   REQUIRE_THROWS_AS(cpu::conv2d_forward(g, buf.data(), buf.data(), buf.data()), cudagan::InvalidArgument);
-  g = conv(2, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
+  g = conv_geometry(2, 1, 4, 4, 1, 3, 3, 1, 1, 1, 1);
   REQUIRE_THROWS_AS(cpu::im2col(g, buf.data(), 1, 2, buf.data()), cudagan::InvalidArgument);  // images 1..2 of 2
 }

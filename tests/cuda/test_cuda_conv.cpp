@@ -23,42 +23,18 @@ using test::TestContext;
 
 namespace {
 
-std::string describe(const ConvGeometry& g) {
-  return "conv N" + std::to_string(g.batch) + " C" + std::to_string(g.in_channels) + " " +
-         std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + " K" + std::to_string(g.out_channels) +
-         " k" + std::to_string(g.kernel_h) + "x" + std::to_string(g.kernel_w) + " s" +
-         std::to_string(g.stride_h) + "x" + std::to_string(g.stride_w) + " p" + std::to_string(g.pad_h) +
-         "x" + std::to_string(g.pad_w);
-}
-
-ConvGeometry geometry(int batch, int c, int h, int w, int k, int kh, int kw, int sh, int sw, int ph, int pw) {
-  ConvGeometry g;
-  g.batch = batch;
-  g.in_channels = c;
-  g.in_h = h;
-  g.in_w = w;
-  g.out_channels = k;
-  g.kernel_h = kh;
-  g.kernel_w = kw;
-  g.stride_h = sh;
-  g.stride_w = sw;
-  g.pad_h = ph;
-  g.pad_w = pw;
-  return g;
-}
-
 // Odd sizes, stride 1/2, padding 0/1/2, batch 1 and > 1, DCGAN's 4x4 stride-2 layers, a transposed
 // convolution's geometry, and shapes whose kernels launch well over 1024 threads.
 std::vector<ConvGeometry> conv_geometries() {
   return {
-      geometry(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0),
-      geometry(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),
-      geometry(3, 4, 13, 11, 6, 4, 4, 2, 2, 2, 2),
-      geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1),
-      geometry(2, 5, 9, 12, 3, 5, 3, 2, 1, 0, 2),
-      geometry(4, 16, 8, 8, 7, 1, 1, 1, 1, 0, 0),
+      conv_geometry(1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0),
+      conv_geometry(2, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),
+      conv_geometry(3, 4, 13, 11, 6, 4, 4, 2, 2, 2, 2),
+      conv_geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1),
+      conv_geometry(2, 5, 9, 12, 3, 5, 3, 2, 1, 0, 2),
+      conv_geometry(4, 16, 8, 8, 7, 1, 1, 1, 1, 0, 0),
       transpose_geometry(3, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1),  // ConvTranspose2d 12 -> 6, 4x4 -> 8x8
-      geometry(2, 64, 16, 16, 32, 4, 4, 2, 2, 1, 1),
+      conv_geometry(2, 64, 16, 16, 32, 4, 4, 2, 2, 1, 1),
   };
 }
 
@@ -229,7 +205,7 @@ TEST_CASE("cuda conv2d forward and backward match the cpu", "[cuda][conv]") {
 TEST_CASE("cuda conv2d with a small workspace runs several chunks and gives the same results",
           "[cuda][conv]") {
   for (const ConvGeometry& g :
-       {geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1), geometry(7, 6, 9, 10, 5, 3, 3, 1, 1, 1, 1),
+       {conv_geometry(5, 3, 33, 31, 8, 4, 4, 2, 2, 1, 1), conv_geometry(7, 6, 9, 10, 5, 3, 3, 1, 1, 1, 1),
         transpose_geometry(5, 12, 4, 4, 6, 4, 4, 2, 2, 1, 1)}) {
     const ConvData d = conv_data(g, 61);
     // Two images per chunk: chunks of 2, 2, ..., and a last chunk of one image (the no-staging path) for odd
@@ -245,7 +221,7 @@ TEST_CASE("cuda conv2d with a small workspace runs several chunks and gives the 
 }
 
 TEST_CASE("cuda conv2d names the workspace it needs when not even one image fits", "[cuda][conv]") {
-  const ConvGeometry g = geometry(2, 3, 16, 16, 4, 3, 3, 1, 1, 1, 1);
+  const ConvGeometry g = conv_geometry(2, 3, 16, 16, 4, 3, 3, 1, 1, 1, 1);
   const size_t need = cuda::conv_workspace_bytes(g, 1);
   REQUIRE(cuda::conv_chunk_images(g, need - 1) == 0);
   TestContext tc(need - 1);
@@ -260,7 +236,7 @@ TEST_CASE("cuda im2col and col2im take the 64-bit index path past 2^31 column el
   TestContext tc;
   // 136 one-channel 512x512 images, 8x8 kernel, stride 1: 64 rows of 136 * 505 * 505 columns = 2.2e9 elements,
   // so every index in the last rows exceeds 2^31 while the input (36M elements) stays small.
-  const ConvGeometry g = geometry(136, 1, 512, 512, 1, 8, 8, 1, 1, 0, 0);
+  const ConvGeometry g = conv_geometry(136, 1, 512, 512, 1, 8, 8, 1, 1, 0, 0);
   const int64_t pixels = g.out_pixels(), row = int64_t(g.batch) * pixels, total = g.col_rows() * row;
   REQUIRE(total > (int64_t(1) << 31));
   const auto x = test::random_vector<float>(g.input_elems(), 71);
