@@ -1,6 +1,7 @@
-// Errors on the GPU that must not be lost or turned into a crash: a failed release of device memory (which
-// runs in Storage's destructor, so it must not throw) is reported by the device's next call, and a fault
-// inside a kernel is reported naming the kernel that was launched last.
+// Errors on the GPU: the checking macros throw CudaError (a cudagan::Error) naming the call; errors must not be
+// lost or turned into a crash: a failed release of device memory (which runs in Storage's destructor, so it
+// must not throw) is reported by the device's next call, and a fault inside a kernel is reported naming the
+// kernel that was launched last.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -44,4 +45,18 @@ TEST_CASE("cuda runtime: a fault inside a kernel names the kernel, and later fre
   REQUIRE_THROWS(cuda_synchronize(kGpu));  // sticky: the device stays unusable
   REQUIRE_THROWS(Tensor::ones({10}, DType::float32, kGpu).to_vector());
   CHECK_NOTHROW(survivor = Tensor());  // freeing after the fault: recorded, not thrown
+}
+
+TEST_CASE("CUDA_CHECK and CUBLAS_CHECK throw CudaError naming the call", "[cuda][check]") {
+  REQUIRE_THROWS_AS(CUDA_CHECK(cudaSetDevice(-1)), cuda::CudaError);
+  REQUIRE_THROWS_AS(CUDA_CHECK(cudaSetDevice(-1)), cudagan::Error);  // one hierarchy: the root catches it
+  REQUIRE_THROWS_WITH(CUDA_CHECK(cudaSetDevice(-1)),
+                      Catch::Contains("cudaSetDevice(-1)") && Catch::Contains("cudaErrorInvalidDevice"));
+  // The failure is not left behind as the runtime's "last error" for the next launch check to report.
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  REQUIRE_THROWS_WITH(CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE),
+                      Catch::Contains("CUBLAS_STATUS_INVALID_VALUE"));
+  REQUIRE_THROWS_WITH(CURAND_CHECK(CURAND_STATUS_LAUNCH_FAILURE),
+                      Catch::Contains("CURAND_STATUS_LAUNCH_FAILURE"));
+  REQUIRE_NOTHROW(CUDA_CHECK(cudaSuccess));
 }
