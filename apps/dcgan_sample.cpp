@@ -61,8 +61,7 @@ int run(int argc, char** argv) {
   CUDAGAN_CHECK(n > 0 && n <= 100000, "--n must be between 1 and 100000, got ", n);
   CUDAGAN_CHECK(steps >= 2 && steps <= 64, "--steps must be between 2 and 64, got ", steps);
   CUDAGAN_CHECK(fs::exists(checkpoint), "checkpoint '", checkpoint, "' does not exist");
-  const Device device = device_name == "auto" ? (cuda_available() ? Device::cuda(0) : Device::cpu())
-                                              : Device::parse(device_name);
+  const Device device = resolve_device(device_name);
   auto g = dcgan::load_generator(checkpoint, device);
   if (eval_bn) g->eval();
   const dcgan::Architecture arch = g->architecture();

@@ -144,16 +144,24 @@ void validate(const TrainConfig& c) {
   CUDAGAN_CHECK(c.batch_size > 0, "--batch-size must be positive, got ", c.batch_size);
   CUDAGAN_CHECK(c.lr > 0, "--lr must be positive, got ", c.lr);
   CUDAGAN_CHECK(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1, "--beta1 and --beta2 must lie in [0, 1)");
-  CUDAGAN_CHECK(c.nz > 0 && c.ngf > 0 && c.ndf > 0, "--nz, --ngf and --ndf must be positive");
-  const int s = c.image_size;
-  CUDAGAN_CHECK(s >= 16 && s <= 256 && (s & (s - 1)) == 0, "--image-size ", s,
-                " is not supported: use a power of two from 16 to 256 (16, 32, 64, 128, 256)");
   CUDAGAN_CHECK(c.channels == "auto" || c.channels == "1" || c.channels == "3", "--channels must be auto, 1 or 3, got '",
                 c.channels, "'");
+  // --image-size, --nz, --ngf, --ndf: checked now, before the data is read (1 stands in for "auto").
+  dcgan::validate(architecture(c, c.channels == "3" ? 3 : 1));
   CUDAGAN_CHECK(c.workers >= 0 && c.workers <= 64, "--workers must be between 0 and 64, got ", c.workers);
   CUDAGAN_CHECK(c.max_steps >= 0, "--max-steps must be >= 0 (0: no limit), got ", c.max_steps);
   CUDAGAN_CHECK(c.sample_every > 0 && c.checkpoint_every > 0 && c.log_every > 0,
                 "--sample-every, --checkpoint-every and --log-every must be positive");
+}
+
+dcgan::Architecture architecture(const TrainConfig& c, int channels) {
+  dcgan::Architecture a;
+  a.image_size = c.image_size;
+  a.channels = channels;
+  a.nz = c.nz;
+  a.ngf = c.ngf;
+  a.ndf = c.ndf;
+  return a;
 }
 
 namespace {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cudagan/dcgan.h"
+
 namespace cudagan::apps {
 
 struct TrainConfig {
@@ -36,8 +38,12 @@ struct TrainConfig {
 // when the program should exit with `exit_code` (--help, or a usage error already printed).
 bool parse_train_config(int argc, char** argv, TrainConfig& config, int& exit_code);
 
-// Checks ranges; throws cudagan::Error with a one-line message naming the flag.
+// Checks ranges; throws cudagan::Error with a one-line message naming the flag (the networks' own
+// limits, such as the image size, are dcgan::validate's).
 void validate(const TrainConfig& config);
+
+// The networks' shape the flags ask for, with `channels` (1 or 3) from the data.
+dcgan::Architecture architecture(const TrainConfig& config, int channels);
 
 // The YAML text of a configuration (every key, flags' names), as written to OUT/config.yaml.
 std::string to_yaml(const TrainConfig& config);

@@ -143,25 +143,27 @@ void Console::message(const std::string& line) {
   std::fflush(stdout);
 }
 
-void Console::step(const LossRow& r, int64_t batch_in_epoch, bool log_line) {
-  recent_rate_ = recent_rate_ == 0 ? r.images_per_s : 0.9 * recent_rate_ + 0.1 * r.images_per_s;
+std::string Console::line(const dcgan::StepReport& r) const {
   char line[320];
   std::snprintf(line, sizeof line,
                 "[%lld/%d][%lld/%lld] Loss_D: %.4f Loss_G: %.4f D(x): %.4f D(G(z)): %.4f / %.4f | %.0f img/s | "
                 "ETA %s",
-                (long long)r.epoch, epochs_, (long long)batch_in_epoch, (long long)batches_per_epoch_,
+                (long long)r.epoch, epochs_, (long long)r.batch_in_epoch, (long long)batches_per_epoch_,
                 r.stats.loss_d, r.stats.loss_g, r.stats.d_x, r.stats.d_g_z1, r.stats.d_g_z2, recent_rate_,
                 eta(r.step, recent_rate_).c_str());
-  if (log_line) {
-    message(line);
-    return;
-  }
+  return line;
+}
+
+void Console::log(const dcgan::StepReport& r) { message(line(r)); }
+
+void Console::step(const dcgan::StepReport& r) {
+  recent_rate_ = recent_rate_ == 0 ? r.images_per_s : 0.9 * recent_rate_ + 0.1 * r.images_per_s;
   if (!tty_) return;
   const double done = total_steps_ > 0 ? double(r.step) / double(total_steps_) : 0;
   const int width = 24, filled = int(done * width);
   std::string bar(size_t(filled), '#');
   bar.resize(size_t(width), '.');
-  std::printf("\r\033[K%s %5.1f%% %s", bar.c_str(), 100 * done, line);
+  std::printf("\r\033[K%s %5.1f%% %s", bar.c_str(), 100 * done, line(r).c_str());
   std::fflush(stdout);
   bar_shown_ = true;
 }

@@ -9,6 +9,7 @@
 #include "cudagan/dcgan.h"
 #include "cudagan/io/gif.h"
 #include "cudagan/io/image_io.h"
+#include "cudagan/trainer.h"
 
 namespace cudagan::apps {
 
@@ -42,10 +43,12 @@ class TrainOutputs {
 class Console {
  public:
   Console(int64_t total_steps, int epochs, int64_t batches_per_epoch, int batch_size);
-  void step(const LossRow& row, int64_t batch_in_epoch, bool log_line);
+  void step(const dcgan::StepReport& r);  // every step: the smoothed rate, and the progress bar on a terminal
+  void log(const dcgan::StepReport& r);   // the log line of that step (after step())
   void message(const std::string& line);  // a line of its own (clears the progress bar first)
 
  private:
+  std::string line(const dcgan::StepReport& r) const;
   std::string eta(int64_t step, double images_per_s) const;
   int64_t total_steps_;
   int batch_size_;

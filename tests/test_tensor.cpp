@@ -95,6 +95,20 @@ TEST_CASE("device: parsing and names", "[device]") {
   REQUIRE_THROWS_WITH(Device::parse("cuda:x"), Contains("unknown device"));
 }
 
+TEST_CASE("device: resolve_device picks a GPU for auto when there is one, and checks the one named", "[device]") {
+  CHECK(resolve_device("cpu") == Device::cpu());
+  CHECK(resolve_device("auto") == (cuda_available() ? Device::cuda(0) : Device::cpu()));
+  REQUIRE_THROWS_WITH(resolve_device("gpu"), Contains("use cpu, cuda or cuda:N"));
+  if (!cuda_available()) {
+    REQUIRE_THROWS_WITH(resolve_device("cuda"), Contains("device 'cuda' asked for a GPU") && Contains("use cpu"));
+    REQUIRE_THROWS_WITH(resolve_device("cuda:1"), Contains("has none"));
+  } else {
+    CHECK(resolve_device("cuda") == Device::cuda(0));
+    const std::string past = "cuda:" + std::to_string(cuda_device_count());
+    REQUIRE_THROWS_WITH(resolve_device(past), Contains("'" + past + "' is not there"));
+  }
+}
+
 TEST_CASE("device: asking for CUDA without a GPU is a one-line error", "[device][errors]") {
   if (cuda_available()) {
     SUCCEED("a GPU is present: covered by the CUDA tests");

@@ -99,7 +99,15 @@ double mean_probability(const Tensor& logits) {
 
 StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
                      cudagan::Rng& rng) {
+  // The noise is the rng's only use in a step, so drawing it first gives the draws the reference makes.
+  return train_step(g, d, opt_g, opt_d, real, sample_noise(real.size(0), g.architecture().nz, rng, real.device()));
+}
+
+StepStats train_step(nn::Module& g, nn::Module& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
+                     const Tensor& noise, const GradientHook& after_backward) {
   const int64_t n = real.size(0);
+  CUDAGAN_CHECK(noise.dim() >= 1 && noise.size(0) == n, "train_step: the noise must hold one latent vector per "
+                "image (", n, "), got ", shape_str(noise.shape()));
   const Device device = real.device();
   const Tensor ones = Tensor::ones({n}, DType::float32, device);
   const Tensor zeros = Tensor::zeros({n}, DType::float32, device);
@@ -110,10 +118,11 @@ StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::
   const Tensor out_real = d(real);
   const Tensor loss_real = bce_with_logits(out_real, ones);
   loss_real.backward();
-  const Tensor fake = g(sample_noise(n, g.architecture().nz, rng, device));
+  const Tensor fake = g(noise);
   const Tensor out_fake = d(fake.detach());
   const Tensor loss_fake = bce_with_logits(out_fake, zeros);
   loss_fake.backward();
+  if (after_backward) after_backward(d);
   opt_d.step();
 
   // (2) G: maximise log D(G(z)) (the non-saturating loss). D is frozen: the gradient flows through it to G,
@@ -127,6 +136,7 @@ StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::
     loss_g = bce_with_logits(out_g, ones);
     loss_g.backward();
   }
+  if (after_backward) after_backward(g);
   opt_g.step();
 
   s.loss_d = loss_real.item() + loss_fake.item();

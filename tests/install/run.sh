@@ -11,8 +11,9 @@
 #     built with -Werror;
 #  4. a program that links only cudagan::core (tensors through optimisers) builds and runs, and its link line
 #     names no image, GIF, zlib or JSON library;
-#  5. api_tour, mnist_classifier (20 steps, then the t10k accuracy) and conditional_gan (20 steps,
-#     then its PNG grid) run on the CPU, and their outputs are checked.
+#  5. api_tour, mnist_classifier (20 steps, then the t10k accuracy), conditional_gan (20 steps,
+#     then its PNG grid) and custom_gan_trainer (20 steps of dcgan::Trainer: its log lines, grid and
+#     weights) run on the CPU, and their outputs are checked.
 # Any failure stops the script with a non-zero status and a line saying what failed.
 set -euo pipefail
 
@@ -152,5 +153,17 @@ png=$work/run/cgan/digits.png
 # The grid: 10 x 10 images of 28 pixels and 11 borders of 2: 302 x 302 (width, height at 16..23).
 [[ $(od -An -tu1 -j16 -N8 "$png" | tr -s ' ' | sed 's/^ //') == "0 0 1 46 0 0 1 46" ]] ||
   fail "$png is not the 302x302 grid of 10 rows of 10 digits"
+
+step "run custom_gan_trainer for 20 steps"
+"$(bin custom_gan_trainer)" --data "$data" --out "$work/run/custom" --steps 20 --log-every 10 --device cpu |
+  tee "$work/custom.log" || fail "custom_gan_trainer"
+# The Trainer's schedule: a log line at steps 10 and 20, the sample grid and a checkpoint at the stop.
+[[ $(grep -Ec '^\[step (10|20)/20\] Loss_D: [0-9.]+ Loss_G: [0-9.]+ ' "$work/custom.log") == 2 ]] ||
+  fail "custom_gan_trainer did not print the log lines of steps 10 and 20"
+png=$work/run/custom/samples.png
+[[ -s $png && -s $work/run/custom/generator.safetensors ]] || fail "custom_gan_trainer wrote no samples.png or weights"
+# 8 x 8 images of 28 pixels and 9 borders of 2: 242 x 242 (0xf2).
+[[ $(od -An -tu1 -j16 -N8 "$png" | tr -s ' ' | sed 's/^ //') == "0 0 0 242 0 0 0 242" ]] ||
+  fail "$png is not the 242x242 grid of 8 rows of 8 digits"
 
 step "passed in $((SECONDS - start))s"

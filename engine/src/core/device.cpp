@@ -18,6 +18,17 @@ Device Device::parse(const std::string& text) {
 
 std::string Device::str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
 
+Device resolve_device(const std::string& name) {
+  if (name == "auto") return cuda_available() ? Device::cuda(0) : Device::cpu();
+  const Device d = Device::parse(name);
+  if (d.is_cpu()) return d;
+  CUDAGAN_CHECK(cuda_available(), "device '", name, "' asked for a GPU, but this build or machine has none: ",
+                "use cpu (or auto)");
+  CUDAGAN_CHECK(d.index < cuda_device_count(), "device '", name, "' is not there: this machine has ",
+                cuda_device_count(), " GPU(s), cuda:0 to cuda:", cuda_device_count() - 1);
+  return d;
+}
+
 void throw_no_cuda() {
   throw Error("this cudagan was built without CUDA: rebuild with the CUDA toolkit installed "
               "(-DCUDAGAN_CUDA=ON) or use the cpu device");

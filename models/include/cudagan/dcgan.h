@@ -10,6 +10,7 @@
 // Sequential names them ("main.0.weight", "main.1.running_mean", ...).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "cudagan/nn/modules.h"
@@ -74,6 +75,16 @@ struct StepStats {
 // is drawn from `rng`. Throws cudagan::Error as the ops do (shapes, devices).
 StepStats train_step(Generator& g, Discriminator& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
                      cudagan::Rng& rng);
+
+// Called with a network after its backward pass and before its Adam step (D first, then G), while its
+// parameters hold this step's gradients: where data-parallel training will all-reduce them.
+using GradientHook = std::function<void(nn::Module& net)>;
+
+// The same step for any pair of networks (what dcgan::Trainer runs): g maps `noise` (the latent batch,
+// on real's device, one row per image of `real`) to images shaped like `real`; d maps images to one
+// logit per image, [N]. The overload above is this one with sample_noise(N, nz, rng) as the noise.
+StepStats train_step(nn::Module& g, nn::Module& d, optim::Adam& opt_g, optim::Adam& opt_d, const Tensor& real,
+                     const Tensor& noise, const GradientHook& after_backward = {});
 
 // N latent vectors [N, nz, 1, 1] ~ N(0, 1) on `device`, drawn from `rng` on the CPU.
 Tensor sample_noise(int64_t n, int nz, cudagan::Rng& rng, Device device);

@@ -32,4 +32,9 @@ bool cuda_available();
 // Number of visible GPUs (0 in a CPU-only build).
 int cuda_device_count();
 
+// A device as programs take it from their users: "auto" (GPU 0 when cuda_available(), else the CPU)
+// or what Device::parse accepts. Unlike Device::parse, naming a GPU checks that there is one: throws
+// cudagan::Error (one line, with the fix) when there is none, before any work is done.
+Device resolve_device(const std::string& name);
+
 }  // namespace cudagan
