@@ -40,7 +40,7 @@ namespace cudagan::cpu {
 
 namespace detail {
 // Images per GEMM chunk for geometry g and elements of elem_bytes bytes. Not part of conv.h: it has
-// external linkage only so that tests/test_conv.cpp can check that its large case spans several chunks.
+// external linkage only so that tests/ops/test_conv.cpp can check that its large case spans several chunks.
 int conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes);
 }  // namespace detail
 
