@@ -99,3 +99,19 @@ TEST_CASE("cuda engine ops: eval-mode batchnorm matches the cpu, also past 65535
     CHECK(mean_gpu.to_vector() == mean_host.to_vector());
   }
 }
+
+TEST_CASE("cuda engine ops: batch_norm2d_relu (the fused kernels in training) matches the cpu", "[cuda][batch_norm2d]") {
+  Rng gen(5);
+  for (double slope : {0.0, 0.2}) {
+    for (const Shape& shape : {Shape{5, 7, 9, 11}, Shape{16, 64, 8, 8}}) {
+      const int64_t c = shape[1];
+      const Tensor x = Tensor::randn(shape, gen), gamma = Tensor::rand({c}, gen, DType::float32, Device::cpu(), 0.5, 1.5),
+                   beta = Tensor::randn({c}, gen);
+      // The GPU side fuses the activation into batchnorm's passes; the CPU runs the two kernels. Both reduce
+      // over N*H*W in double and round once: the 1e-5 of the batchnorm kernels' own comparison.
+      compare_op([slope](const std::vector<Tensor>& t) {
+        return batch_norm2d_relu(t[0], t[1], t[2], {}, {}, /*training=*/true, 0.1, 1e-5, slope);
+      }, {x, gamma, beta}, 1e-5, "batch_norm2d_relu slope " + std::to_string(slope) + " " + shape_str(shape));
+    }
+  }
+}

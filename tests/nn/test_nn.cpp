@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 #include "cudagan/cudagan.h"
 #include "support/compare.h"
@@ -221,4 +224,57 @@ TEST_CASE("nn: a small conv net learns (loss falls)", "[nn][training]") {
   }
   INFO("first loss " << first << ", last loss " << last);
   CHECK(last < 0.2 * first);
+}
+
+TEMPLATE_TEST_CASE("nn: batch_norm2d_relu equals batch_norm2d then relu / leaky_relu bit for bit on the cpu",
+                   "[nn][batch_norm2d]", float, double) {
+  const DType dtype = std::is_same_v<TestType, float> ? DType::float32 : DType::float64;
+  Rng gen(11);
+  for (double slope : {0.0, 0.2}) {
+    for (bool training : {true, false}) {
+      CAPTURE(slope, training);
+      const Tensor x0 = Tensor::randn({4, 3, 5, 6}, gen, dtype), g0 = Tensor::rand({3}, gen, dtype, Device::cpu(), 0.5, 1.5),
+                   b0 = Tensor::randn({3}, gen, dtype), dy = Tensor::randn({4, 3, 5, 6}, gen, dtype);
+      const Tensor rm0 = Tensor::randn({3}, gen, dtype), rv0 = Tensor::rand({3}, gen, dtype, Device::cpu(), 0.5, 2);
+      Tensor x[2], g[2], b[2], rm[2], rv[2], y[2];
+      for (int k = 0; k < 2; ++k) {
+        x[k] = x0.clone(), g[k] = g0.clone(), b[k] = b0.clone(), rm[k] = rm0.clone(), rv[k] = rv0.clone();
+        for (Tensor* t : {&x[k], &g[k], &b[k]}) t->requires_grad_(true);
+      }
+      const Tensor bn = batch_norm2d(x[0], g[0], b[0], rm[0], rv[0], training);
+      y[0] = slope > 0 ? leaky_relu(bn, slope) : relu(bn);
+      y[1] = batch_norm2d_relu(x[1], g[1], b[1], rm[1], rv[1], training, 0.1, 1e-5, slope);
+      CHECK(y[1].grad_fn()->name() == "batch_norm2d_relu");
+      y[0].backward(dy);
+      y[1].backward(dy);
+      CHECK(y[1].to_vector() == y[0].to_vector());
+      CHECK(x[1].grad().to_vector() == x[0].grad().to_vector());
+      CHECK(g[1].grad().to_vector() == g[0].grad().to_vector());
+      CHECK(b[1].grad().to_vector() == b[0].grad().to_vector());
+      CHECK(rm[1].to_vector() == rm[0].to_vector());
+      CHECK(rv[1].to_vector() == rv[0].to_vector());
+    }
+  }
+  REQUIRE_THROWS_WITH(batch_norm2d_relu(Tensor::ones({2, 3}), {}, {}, {}, {}, true, 0.1, 1e-5, -0.1),
+                      Contains("negative_slope"));
+}
+
+TEST_CASE("nn: Sequential runs a BatchNorm2d and the ReLU or LeakyReLU after it as one op", "[nn][batch_norm2d]") {
+  Rng gen(12);
+  nn::Sequential net;
+  net.emplace<nn::Conv2d>(gen, 2, 3, 3, 1, 1);
+  net.emplace<nn::BatchNorm2d>(3);
+  net.emplace<nn::ReLU>();
+  net.emplace<nn::BatchNorm2d>(3);
+  net.emplace<nn::LeakyReLU>(0.2);
+  net.emplace<nn::BatchNorm2d>(3);
+  net.emplace<nn::LeakyReLU>(-0.5);  // a negative slope cannot be fused: runs as its own op
+  net.emplace<nn::BatchNorm2d>(3);    // last: nothing to fuse with
+  const Tensor x = Tensor::randn({2, 2, 5, 5}, gen);
+  std::vector<std::string> ops;
+  Tensor h = net(x);
+  for (auto node = h.grad_fn(); node; node = node->inputs().empty() ? nullptr : node->inputs()[0].grad_fn())
+    ops.push_back(node->name());
+  CHECK(ops == std::vector<std::string>{"batch_norm2d", "leaky_relu", "batch_norm2d", "batch_norm2d_relu",
+                                        "batch_norm2d_relu", "conv2d"});
 }

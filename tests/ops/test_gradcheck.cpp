@@ -64,6 +64,20 @@ TEST_CASE("batch_norm2d gradcheck, evaluation", "[batch_norm2d][gradcheck]") {
             {grad_input({2, 3, 2, 3}, 20), grad_input({3}, 21), grad_input({3}, 22)}, "batch_norm2d eval");
 }
 
+TEST_CASE("batch_norm2d_relu gradcheck, training and evaluation", "[batch_norm2d][gradcheck]") {
+  const Tensor rm = Tensor::from_vector(std::vector<double>{0.1, -0.3, 0.5}, {3});
+  const Tensor rv = Tensor::from_vector(std::vector<double>{0.8, 1.5, 0.3}, {3});
+  for (double slope : {0.0, 0.2}) {
+    for (bool training : {true, false}) {
+      CAPTURE(slope, training);
+      Tensor m = rm.clone(), v = rv.clone();
+      gradcheck([&](const std::vector<Tensor>& t) {
+        return batch_norm2d_relu(t[0], t[1], t[2], m, v, training, 0.1, 1e-5, slope);
+      }, {grad_input({3, 3, 3, 4}, 23), grad_input({3}, 24, 0.5, 1.5), grad_input({3}, 25)}, "batch_norm2d_relu");
+    }
+  }
+}
+
 TEST_CASE("activations gradcheck", "[activation][gradcheck]") {
   const Shape shape{2, 3, 4, 5};
   gradcheck([](const std::vector<Tensor>& t) { return relu(t[0]); }, {grad_input(shape, 30)}, "relu");

@@ -1,6 +1,7 @@
 #include "cudagan/nn/modules.h"
 
 #include <cmath>
+#include <typeinfo>
 
 #include "cudagan/core/error.h"
 #include "cudagan/ops/ops.h"
@@ -139,6 +140,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
+Tensor BatchNorm2d::forward_relu(const Tensor& x, double negative_slope) {
+  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, negative_slope);
+}
+
 Linear::Linear(Rng& gen, int in_features, int out_features, bool bias) {
   check_positive("Linear", in_features, "in_features");
   check_positive("Linear", out_features, "out_features");
@@ -154,9 +159,29 @@ Tensor Tanh::forward(const Tensor& x) { return cudagan::tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 Tensor Flatten::forward(const Tensor& x) { return reshape(x, {x.size(0), -1}); }
 
+namespace {
+// The slope of the activation `m` when it can be fused into a batchnorm before it, else a negative value.
+double fusable_relu_slope(const Module& m) {
+  if (typeid(m) == typeid(ReLU)) return 0.0;
+  if (typeid(m) == typeid(LeakyReLU)) return static_cast<const LeakyReLU&>(m).slope;  // negative: not fused
+  return -1.0;
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& layer : layers_) h = layer->forward(h);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Module& layer = *layers_[i];
+    if (typeid(layer) == typeid(BatchNorm2d) && i + 1 < layers_.size()) {
+      const double slope = fusable_relu_slope(*layers_[i + 1]);
+      if (slope >= 0) {
+        h = static_cast<BatchNorm2d&>(layer).forward_relu(h, slope);
+        ++i;  // the activation ran inside the op
+        continue;
+      }
+    }
+    h = layer.forward(h);
+  }
   return h;
 }
 

@@ -28,6 +28,14 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 // reverse), eval mode without running statistics, or training with one value per channel.
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                     const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// batch_norm2d followed by relu (negative_slope 0) or leaky_relu(negative_slope), as one op: on a GPU in
+// training mode one fused pass each way; elsewhere the two kernels in turn, bit for bit the two ops' result
+// on the CPU (a fused GPU pass rounds like the separate ones to fp32 accuracy). It keeps only its output for
+// the backward pass, not the normalised values. nn::Sequential uses it for a BatchNorm2d followed by a ReLU
+// or LeakyReLU. Throws as batch_norm2d does, and for negative_slope < 0.
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                         const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5,
+                         double negative_slope = 0.0);
 
 // Element-wise, any shape, same shape out.
 Tensor relu(const Tensor& x);                             // max(x, 0)
