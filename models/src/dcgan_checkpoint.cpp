@@ -156,6 +156,7 @@ TrainingState load_checkpoint(const std::string& path, Generator& g, Discriminat
   for (std::string item; std::getline(rng, item, ',') && i < 4; ++i) s.rng[i] = uint64_t(std::stoll(item));
   CUDAGAN_CHECK(i == 4, "checkpoint '", path, "' has a malformed rng_state");
   s.config_yaml = meta(f, path, "config");
+  s.checksums_verified = f.checksums_verified;
   return s;
 }
 
@@ -163,8 +164,9 @@ Architecture checkpoint_architecture(const std::string& path) {
   return architecture_from(load_safetensors(path), path);
 }
 
-std::unique_ptr<Generator> load_generator(const std::string& path, Device device) {
+std::unique_ptr<Generator> load_generator(const std::string& path, Device device, bool* checksums_verified) {
   const SafetensorsFile f = load_safetensors(path);
+  if (checksums_verified) *checksums_verified = f.checksums_verified;
   cudagan::Rng unused(0);
   auto g = std::make_unique<Generator>(architecture_from(f, path), unused);
   load_module(f, path, "G.", *g);

@@ -76,13 +76,13 @@ TEST_CASE("safetensors: the bytes of a tiny file are exactly the format's", "[io
   TempDir dir;
   const std::string path = dir.file("tiny.safetensors");
   save_safetensors(path, {{"a", Tensor::from_vector(std::vector<float>{1.0f, -2.0f}, {2})}}, {{"k", "v"}});
-  // 79 bytes of JSON, one space to pad to 80 = 0x50, then 1.0f = 0x3f800000 and -2.0f = 0xc0000000
-  // little-endian.
+  // 98 bytes of JSON (the checksum of the 8 data bytes is zlib.crc32 = c3872656), six spaces to pad to
+  // 104 = 0x68, then 1.0f = 0x3f800000 and -2.0f = 0xc0000000 little-endian.
   const std::string json =
-      R"({"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} )";
-  REQUIRE(json.size() == 80);
+      R"({"__metadata__":{"k":"v","crc32":"c3872656"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  REQUIRE(json.size() == 98);
   const std::string expected =
-      std::string("\x50\0\0\0\0\0\0\0", 8) + json + std::string("\0\0\x80\x3f\0\0\0\xc0", 8);
+      std::string("\x68\0\0\0\0\0\0\0", 8) + json + "      " + std::string("\0\0\x80\x3f\0\0\0\xc0", 8);
   CHECK(read_bytes(path) == expected);
 
   // No metadata: no "__metadata__" key; an empty file list is a valid file too.
@@ -169,6 +169,46 @@ TEST_CASE("safetensors: bad saves throw and leave nothing behind", "[io]") {
   CHECK(fs::is_empty(dir.path));
 }
 
+TEST_CASE("safetensors: a changed byte in any tensor is named; files without checksums load unverified",
+          "[io][checksum]") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  const Tensor a = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {4});
+  const Tensor b = Tensor::from_vector(std::vector<double>{0.5, -0.25, 8}, {3});
+  save_safetensors(path, {{"G.a", a}, {"D.b", b}}, {{"step", "7"}});
+  const SafetensorsFile ok = load_safetensors(path);
+  CHECK(ok.checksums_verified);
+  CHECK(ok.metadata == std::map<std::string, std::string>{{"step", "7"}});  // the checksums are not metadata
+
+  const std::string good = read_bytes(path);
+  const size_t data_start = good.size() - (4 * 4 + 3 * 8);
+  // One flipped bit anywhere in the data section: the tensor that holds it is named.
+  for (size_t at : {data_start, data_start + 15, data_start + 16, good.size() - 1}) {
+    std::string bad = good;
+    bad[at] = char(bad[at] ^ 0x01);
+    std::ofstream(path, std::ios::binary) << bad;
+    const char* tensor = at < data_start + 16 ? "'G.a'" : "'D.b'";
+    CAPTURE(at);
+    REQUIRE_THROWS_WITH(load_safetensors(path), Contains("is damaged") && Contains(tensor) && Contains(path));
+  }
+  // A damaged checksum list is named as such.
+  std::string list = good;
+  const size_t crc = list.find("\"crc32\":\"") + 9;
+  list[crc] = 'z';
+  std::ofstream(path, std::ios::binary) << list;
+  REQUIRE_THROWS_WITH(load_safetensors(path), Contains("checksum list"));
+
+  // Written without checksums (by another program, or an older cudagan): loads, unverified.
+  std::ofstream(path, std::ios::binary)
+      << handmade(R"({"__metadata__":{"step":"7"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8);
+  const SafetensorsFile old = load_safetensors(path);
+  CHECK_FALSE(old.checksums_verified);
+  CHECK(old.at("w").to_vector() == std::vector<double>{0, 0});
+  // The key is reserved.
+  REQUIRE_THROWS_WITH(save_safetensors(dir.file("x.safetensors"), {{"a", a}}, {{"crc32", "0"}}),
+                      Contains("reserved"));
+}
+
 TEST_CASE("safetensors: the Python safetensors package reads our files and we read its", "[io]") {
   if (std::system("python3 -c 'import safetensors.numpy, numpy' > /dev/null 2>&1") != 0) {
     WARN(
@@ -192,7 +232,8 @@ TEST_CASE("safetensors: the Python safetensors package reads our files and we re
          "assert (t['w'] == np.arange(1, 7, dtype=np.float32).reshape(2, 3)).all()\n"
          "assert t['d'].dtype == np.float64 and list(t['d']) == [0.5, -0.25]\n"
          "with safe_open(sys.argv[1], 'np') as f:\n"
-         "    assert f.metadata() == {'format': 'cudagan'}, f.metadata()\n"
+         "    assert f.metadata()['format'] == 'cudagan', f.metadata()\n"
+         "    assert len(f.metadata()['crc32'].split(',')) == 2, f.metadata()\n"
          "save_file({'b': np.array([7.0, 8.0]), 'a': np.ones((2, 2), np.float32)}, sys.argv[2],\n"
          "          metadata={'from': 'python'})\n";
   REQUIRE(std::system(("python3 '" + script + "' '" + ours + "' '" + theirs + "'").c_str()) == 0);

@@ -8,9 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include <zlib.h>
 
 #include "cudagan/io/atomic_file.h"
 #include "cudagan/core/error.h"
@@ -34,17 +37,49 @@ void require_little_endian() {
 
 const char* format_dtype(DType t) { return t == DType::float32 ? "F32" : "F64"; }
 
+// zlib's crc32 of `bytes` bytes (in pieces: its length argument is 32-bit).
+uint32_t crc32_of(const void* data, size_t bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto* p = static_cast<const Bytef*>(data);
+  for (size_t done = 0; done < bytes;) {
+    const uInt piece = uInt(std::min<size_t>(bytes - done, size_t(1) << 30));
+    crc = crc32(crc, p + done, piece);
+    done += piece;
+  }
+  return uint32_t(crc);
+}
+
+std::string hex32(uint32_t v) {
+  char s[9];
+  std::snprintf(s, sizeof s, "%08x", v);
+  return s;
+}
+
+// The checksum list: one crc32 per tensor, in data order, as 8 lowercase hex digits joined by commas.
+std::vector<uint32_t> parse_checksums(const std::string& list, const std::function<void(const std::string&)>& fail) {
+  std::vector<uint32_t> out;
+  if (list.empty()) return out;
+  for (size_t at = 0;;) {
+    const size_t comma = list.find(',', at);
+    const std::string item = list.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (item.size() != 8 || item.find_first_not_of("0123456789abcdef") != std::string::npos)
+      fail("has an invalid header: its checksum list '" + std::string(kChecksumKey) + "' holds '" + item +
+           "', not 8 hex digits");
+    out.push_back(uint32_t(std::stoul(item, nullptr, 16)));
+    if (comma == std::string::npos) return out;
+    at = comma + 1;
+  }
+}
+
 }  // namespace
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   require_little_endian();
+  CUDAGAN_CHECK(!metadata.count(kChecksumKey), "cannot write '", path, "': the metadata key '", kChecksumKey,
+                "' is reserved for the tensors' checksums");
   Json header = Json::object();
-  if (!metadata.empty()) {
-    Json meta = Json::object();
-    for (const auto& [key, value] : metadata) meta[key] = value;
-    header["__metadata__"] = std::move(meta);
-  }
+  if (!tensors.empty() || !metadata.empty()) header["__metadata__"] = Json::object();
   std::vector<Tensor> host;
   std::set<std::string> names;
   uint64_t offset = 0;
@@ -59,6 +94,14 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                     {"shape", tensor.shape()},
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
+  }
+  if (header.contains("__metadata__")) {
+    Json& meta = header["__metadata__"];
+    for (const auto& [key, value] : metadata) meta[key] = value;
+    std::string sums;
+    for (const Tensor& t : host)
+      sums += (sums.empty() ? "" : ",") + hex32(crc32_of(t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype())));
+    if (!host.empty()) meta[kChecksumKey] = sums;
   }
   std::string text;
   try {
@@ -186,12 +229,17 @@ SafetensorsFile load_safetensors(const std::string& path) {
   SafetensorsFile out;
   out.path = path;
   std::vector<Entry> entries;
+  std::vector<uint32_t> checksums;
+  bool has_checksums = false;
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
       if (!value.is_object()) fail("has an invalid header: __metadata__ is not an object");
       for (const auto& [key, v] : value.items()) {
         if (!v.is_string()) fail("has an invalid header: metadata '" + key + "' is not a string");
-        out.metadata[key] = v.get<std::string>();
+        if (key == kChecksumKey)
+          checksums = parse_checksums(v.get<std::string>(), fail), has_checksums = true;
+        else
+          out.metadata[key] = v.get<std::string>();
       }
       continue;
     }
@@ -221,14 +269,26 @@ SafetensorsFile load_safetensors(const std::string& path) {
     fail("is corrupt: its data section holds " + std::to_string(data_size) + " bytes but the tensors cover " +
          std::to_string(expected));
 
-  for (const Entry& e : entries) {
+  if (has_checksums && checksums.size() != entries.size())
+    fail("is corrupt: its checksum list has " + std::to_string(checksums.size()) + " entries for " +
+         std::to_string(entries.size()) + " tensors");
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
     const size_t bytes = size_t(e.end - e.begin);
     if (bytes > 0 && std::fread(t.raw_data(), 1, bytes, file.get()) != bytes)
       fail("could not be read: " +
            std::string(std::ferror(file.get()) ? std::strerror(errno) : "unexpected end"));
+    if (has_checksums) {
+      const uint32_t crc = crc32_of(t.raw_data(), bytes);
+      if (crc != checksums[i])
+        fail("is damaged: the bytes of tensor '" + e.name + "' do not match the checksum saved with them (crc32 " +
+             hex32(crc) + ", saved " + hex32(checksums[i]) +
+             "): the file changed after it was written; use another checkpoint or copy it again");
+    }
     out.tensors.emplace_back(e.name, std::move(t));
   }
+  out.checksums_verified = has_checksums;
   return out;
 }
 

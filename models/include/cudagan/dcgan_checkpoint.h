@@ -1,5 +1,6 @@
 // DCGAN checkpoints: both networks, both Adam states, the step, epoch and random-generator state, in
-// one safetensors file (readable by `safetensors.torch.load_file`). Tensor names follow PyTorch's
+// one safetensors file (readable by `safetensors.torch.load_file`), with a crc32 per tensor that
+// loading verifies (cudagan/io/safetensors.h). Tensor names follow PyTorch's
 // module naming under a prefix: "G.main.0.weight", "D.main.2.running_mean", and the Adam moments
 // "G_adam.main.0.weight.exp_avg" / ".exp_avg_sq". Scalars and the run's configuration (YAML) are in
 // the file's metadata. Files are written atomically: a crash never leaves a half-written checkpoint.
@@ -18,6 +19,9 @@ struct TrainingState {
   int64_t batch_in_epoch = 0;  // batches of that epoch already consumed
   cudagan::Rng::State rng{};  // the noise generator, to continue the same draws
   std::string config_yaml;          // the run's resolved configuration
+  // Loading only: whether the file carried checksums (every file cudagan writes does) and they matched.
+  // A file without them loads unverified; the apps say so.
+  bool checksums_verified = false;
 };
 
 // Writes g, d (parameters and batchnorm buffers), both optimizers' moments and step counts, the
@@ -34,8 +38,10 @@ TrainingState load_checkpoint(const std::string& path, Generator& g, Discriminat
 
 // The architecture recorded in a checkpoint, and a generator built with it, loaded and moved to
 // `device` (for sampling; in training mode: call eval() for batchnorm's running statistics).
-// Both throw cudagan::Error naming the file when it cannot be read or is not a DCGAN checkpoint.
+// Both throw cudagan::Error naming the file when it cannot be read, is damaged (a checksum mismatch) or is
+// not a DCGAN checkpoint; `checksums_verified`, when given, says whether the file had checksums to verify.
 Architecture checkpoint_architecture(const std::string& path);
-std::unique_ptr<Generator> load_generator(const std::string& path, Device device);
+std::unique_ptr<Generator> load_generator(const std::string& path, Device device,
+                                          bool* checksums_verified = nullptr);
 
 }  // namespace cudagan::dcgan
