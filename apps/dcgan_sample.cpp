@@ -15,6 +15,7 @@
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
 #include "cudagan/runtime/blas.h"
+#include "stop_signal.h"
 
 using namespace cudagan;
 namespace fs = std::filesystem;
@@ -94,7 +95,17 @@ int run(int argc, char** argv) {
   CUDAGAN_CHECK(!ec, "cannot create folder '", out, "': ", ec.message());
   const std::vector<float> values = images.to_float_vector();
   const int64_t per = images.numel() / n;
+  // Only now: until here a signal's default action is the clean stop (nothing written yet); from here
+  // the first one stops between files and a second one ends the program at once.
+  apps::install_stop_handlers();
+  std::printf("writing %d samples to %s/\n", n, out.c_str());
+  std::fflush(stdout);
   for (int i = 0; i < n; ++i) {
+    if (const int sig = apps::stop_signal()) {  // between files: each PNG is written whole or not at all
+      std::printf("stopped by %s after writing %d of %d samples to %s/\n", apps::signal_name(sig), i, n,
+                  out.c_str());
+      return apps::signal_exit_code(sig);
+    }
     std::vector<float> one(values.begin() + i * per, values.begin() + (i + 1) * per);
     char name[32];
     std::snprintf(name, sizeof name, "sample_%05d.png", i);

@@ -15,6 +15,7 @@
 #include "cudagan/io/atomic_file.h"
 #include "cudagan/runtime/blas.h"
 #include "cudagan/trainer.h"
+#include "stop_signal.h"
 #include "train_config.h"
 #include "train_events.h"
 #include "train_outputs.h"
@@ -31,6 +32,7 @@ dcgan::Schedule schedule_of(const apps::TrainConfig& config) {
   s.log_every = config.log_every;
   s.sample_every = config.sample_every;
   s.checkpoint_every = config.checkpoint_every;
+  s.checkpoint_seconds = config.checkpoint_minutes * 60;
   return s;
 }
 
@@ -90,7 +92,17 @@ int train(const apps::TrainConfig& config) {
   apps::TrainEvents events({g, d, opt_g, opt_d, loader, trainer.schedule()}, fixed_noise, config_yaml,
                            config.out, outputs, console);
   trainer.callbacks() = events.callbacks();
-  if (trainer.run() == dcgan::Outcome::diverged) throw Error(events.divergence());
+  trainer.callbacks().should_stop = [] { return apps::stop_signal() != 0; };
+  const dcgan::Outcome outcome = trainer.run();
+  if (outcome == dcgan::Outcome::diverged) throw Error(events.divergence());
+  if (outcome == dcgan::Outcome::interrupted) {  // the Trainer has fired the checkpoint of the step reached
+    outputs.write_summaries();
+    const int sig = apps::stop_signal();
+    console.message(std::string("stopped by ") + apps::signal_name(sig) + " at step " +
+                    std::to_string(trainer.state().step) + "; resume with: dcgan_train --config " +
+                    outputs.path("config.yaml") + " --resume latest");
+    return apps::signal_exit_code(sig);
+  }
   return 0;
 }
 
@@ -98,6 +110,7 @@ int train(const apps::TrainConfig& config) {
 
 int main(int argc, char** argv) {
   blas::ensure_fast_kernels(argc, argv);
+  apps::install_stop_handlers();  // from here on, SIGINT / SIGTERM end training after the current step
   apps::TrainConfig config;
   int exit_code = 0;
   try {

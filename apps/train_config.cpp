@@ -41,6 +41,9 @@ void add_options(CLI::App& app, TrainConfig& c) {
   app.add_option("--checkpoint-every", c.checkpoint_every,
                  "Write checkpoints/latest every N steps (and at each epoch's end)")
       ->capture_default_str();
+  app.add_option("--checkpoint-minutes", c.checkpoint_minutes,
+                 "Also write checkpoints/latest at least every M minutes of training, fractions too (0: off)")
+      ->capture_default_str();
   app.add_option("--log-every", c.log_every, "Print the log line every N steps")->capture_default_str();
   app.add_flag("--tf32", c.tf32, "Allow TF32 tensor-core GEMMs on the GPU (faster, 10-bit mantissa inputs)");
   app.add_option("--resume", c.resume,
@@ -152,6 +155,8 @@ void validate(const TrainConfig& c) {
   CUDAGAN_CHECK(c.max_steps >= 0, "--max-steps must be >= 0 (0: no limit), got ", c.max_steps);
   CUDAGAN_CHECK(c.sample_every > 0 && c.checkpoint_every > 0 && c.log_every > 0,
                 "--sample-every, --checkpoint-every and --log-every must be positive");
+  CUDAGAN_CHECK(c.checkpoint_minutes >= 0 && c.checkpoint_minutes <= 1e6,
+                "--checkpoint-minutes must be between 0 (off) and 1e6, got ", c.checkpoint_minutes);
 }
 
 dcgan::Architecture architecture(const TrainConfig& c, int channels) {
@@ -197,6 +202,7 @@ std::string to_yaml(const TrainConfig& c) {
   y << YAML::Key << "max-steps" << YAML::Value << c.max_steps;
   y << YAML::Key << "sample-every" << YAML::Value << c.sample_every;
   y << YAML::Key << "checkpoint-every" << YAML::Value << c.checkpoint_every;
+  y << YAML::Key << "checkpoint-minutes" << YAML::Value << shortest(c.checkpoint_minutes);
   y << YAML::Key << "log-every" << YAML::Value << c.log_every;
   y << YAML::Key << "tf32" << YAML::Value << c.tf32;
   y << YAML::EndMap;

@@ -29,6 +29,7 @@ struct TrainConfig {
   int64_t max_steps = 0;          // 0: no limit
   int64_t sample_every = 500;
   int64_t checkpoint_every = 1000;
+  double checkpoint_minutes = 10;  // also write checkpoints/latest at least this often; 0: off
   int64_t log_every = 50;
   bool tf32 = false;
   std::string resume;             // checkpoint to continue from ("" none; "latest": OUT/checkpoints/latest)

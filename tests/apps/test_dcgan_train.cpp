@@ -3,7 +3,12 @@
 // message and a non-zero exit.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
 #include "support/temp_dir.h"
 
@@ -78,6 +84,70 @@ void write_images(const fs::path& dir) {
   }
 }
 
+// A program running in the background, its stdout and stderr on a pipe: the tests read its lines until
+// one they wait for, send it signals, then collect the rest and its exit status.
+class Spawned {
+ public:
+  explicit Spawned(const std::string& cmd) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      close(fds[0]);
+      close(fds[1]);
+      execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));  // the pid stays
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+    REQUIRE(out_);
+  }
+  ~Spawned() {
+    if (pid_ > 0 && status_ < 0) {
+      kill(pid_, SIGKILL);
+      finish();
+    }
+    if (out_) std::fclose(out_);
+  }
+  // Reads until `count` lines containing `text` have appeared; false at the end of the output.
+  bool wait_for(const std::string& text, int count = 1) {
+    std::array<char, 4096> buf{};
+    int seen = 0;
+    while (seen < count && std::fgets(buf.data(), int(buf.size()), out_)) {
+      output += buf.data();
+      if (std::string(buf.data()).find(text) != std::string::npos) ++seen;
+    }
+    return seen == count;
+  }
+  void signal(int sig) const { REQUIRE(kill(pid_, sig) == 0); }
+  // Reads the rest and waits for the exit; returns the raw wait status.
+  int finish() {
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), int(buf.size()), out_)) output += buf.data();
+    REQUIRE(waitpid(pid_, &status_, 0) == pid_);
+    return status_;
+  }
+  std::string output;
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::FILE* out_ = nullptr;
+};
+
+// The step recorded in a dcgan_train checkpoint (loaded into networks of the architecture it names).
+int64_t checkpoint_step(const std::string& path) {
+  cudagan::Rng rng(1);
+  const cudagan::dcgan::Architecture arch = cudagan::dcgan::checkpoint_architecture(path);
+  cudagan::dcgan::Generator g(arch, rng);
+  cudagan::dcgan::Discriminator d(arch, rng);
+  cudagan::optim::Adam opt_g(g.parameters(), {}), opt_d(d.parameters(), {});
+  return cudagan::dcgan::load_checkpoint(path, g, d, opt_g, opt_d).step;
+}
+
 bool one_line_error(const Run& r) {
   return r.exit_code != 0 && r.output.find("error: ") != std::string::npos &&
          r.output.find("terminate") == std::string::npos;
@@ -130,6 +200,7 @@ TEST_CASE("dcgan_train: --config OUT/config.yaml repeats a run, flags override i
   std::stringstream text;
   text << yaml.rdbuf();
   CHECK(text.str().find("lr: 0.0003") != std::string::npos);
+  CHECK(text.str().find("checkpoint-minutes: 10") != std::string::npos);
   const Run overridden = run("--config " + tmp.str("a/config.yaml") + " synthetic " + tmp.str("c") + " --max-steps 2");
   REQUIRE(overridden.exit_code == 0);
   CHECK(loss_columns(tmp.str("c/losses.csv")).size() == 2);
@@ -148,6 +219,7 @@ TEST_CASE("dcgan_train: user errors end with one line and a non-zero exit", "[ap
       {"synthetic " + tmp.str("o4") + kTiny + "--batch-size 0", "--batch-size"},
       {"synthetic /proc/cudagan_cannot_write" + kTiny, "cannot"},
       {"synthetic " + tmp.str("o5") + kTiny + "--channels 2", "--channels"},
+      {"synthetic " + tmp.str("o7") + kTiny + "--checkpoint-minutes -1", "--checkpoint-minutes"},
       {"synthetic " + tmp.str("o6") + kTiny + "--resume " + tmp.str("nothing.safetensors"), "does not exist"},
   };
   for (const Case& c : cases) {
@@ -213,4 +285,137 @@ TEST_CASE("dcgan_sample: grid, folder and interpolation from a checkpoint", "[ap
   r = run_sample(tmp.str("missing.safetensors") + " " + tmp.str("x.png"));
   CHECK(r.exit_code != 0);
   CHECK(r.output.find("does not exist") != std::string::npos);
+}
+
+namespace {
+// dcgan_train on the synthetic set (10000 images: 1250 batches an epoch, so no epoch ends here), logging
+// every step, checkpointing only at the stop; a few seconds to its end should it ignore the signal.
+const std::string kLong = kTiny + "--max-steps 3000 --log-every 1 --checkpoint-every 1000000 --checkpoint-minutes 0 ";
+
+std::string train_cmd(const std::string& args) { return std::string(CUDAGAN_DCGAN_TRAIN) + " " + args; }
+
+// "stopped by SIGINT at step 12; resume with: dcgan_train --config OUT/config.yaml --resume latest":
+// the step and the command, or -1 and "" when the line is not there.
+std::pair<int64_t, std::string> stop_line(const std::string& output, const std::string& signal) {
+  const std::string head = "stopped by " + signal + " at step ", sep = "; resume with: ";
+  const size_t at = output.find(head);
+  if (at == std::string::npos) return {-1, ""};
+  const size_t number = at + head.size(), semi = output.find(sep, number), end = output.find('\n', number);
+  if (semi == std::string::npos || semi > end) return {-1, ""};
+  return {std::stoll(output.substr(number, semi - number)), output.substr(semi + sep.size(), end - semi - sep.size())};
+}
+}  // namespace
+
+TEST_CASE("dcgan_train: SIGINT / SIGTERM stop after the step, checkpoint, and say how to resume",
+          "[app][training][signal]") {
+  TempDir tmp;
+  for (const int sig : {SIGINT, SIGTERM}) {
+    const std::string name = sig == SIGINT ? "SIGINT" : "SIGTERM", out = tmp.str(name);
+    Spawned p(train_cmd("synthetic " + out + kLong));
+    REQUIRE(p.wait_for("Loss_D:", 3));
+    p.signal(sig);
+    const int status = p.finish();
+    INFO(p.output);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == (sig == SIGINT ? 130 : 143));
+    const auto [step, resume] = stop_line(p.output, name);
+    REQUIRE(step >= 3);
+    CHECK(resume == "dcgan_train --config " + out + "/config.yaml --resume latest");
+    CHECK(checkpoint_step(out + "/checkpoints/latest.safetensors") == step);
+    const auto rows = loss_columns(out + "/losses.csv");
+    REQUIRE(rows.size() == size_t(step));
+    CHECK(rows.back().rfind(std::to_string(step) + ",", 0) == 0);
+    CHECK(fs::exists(out + "/loss.png"));
+    CHECK(fs::exists(out + "/progress.gif"));  // the stop's sample grid, its one frame
+    char grid[32];
+    std::snprintf(grid, sizeof grid, "/samples/step_%07lld.png", (long long)step);
+    CHECK(fs::exists(out + grid));
+    for (const auto& e : fs::directory_iterator(out + "/checkpoints"))
+      CHECK(e.path().string().find(".tmp") == std::string::npos);
+    if (sig != SIGINT) continue;
+
+    // The command it printed continues from that step, exactly as a run that was never stopped.
+    const std::string more = " --max-steps " + std::to_string(step + 3);
+    const Run resumed = run(resume.substr(std::string("dcgan_train ").size()) + more);
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK(resumed.output.find("at step " + std::to_string(step) + " ") != std::string::npos);
+    REQUIRE(run("synthetic " + tmp.str("straight") + kLong + more).exit_code == 0);
+    CHECK(loss_columns(out + "/losses.csv") == loss_columns(tmp.str("straight/losses.csv")));
+  }
+}
+
+TEST_CASE("dcgan_train: a second signal ends it at once and the last checkpoint stays whole",
+          "[app][training][signal]") {
+  TempDir tmp;
+  REQUIRE(run("synthetic " + tmp.str("out") + kTiny + "--max-steps 2").exit_code == 0);
+  const fs::path latest = tmp.path / "out/checkpoints/latest.safetensors";
+  const std::string good = cudagan::test::read_bytes(latest);
+  Spawned p(train_cmd("synthetic " + tmp.str("out") + kLong + "--resume latest"));
+  REQUIRE(p.wait_for("Loss_D:", 3));
+  const auto sent = std::chrono::steady_clock::now();
+  p.signal(SIGINT);
+  p.signal(SIGTERM);
+  const int status = p.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  INFO(p.output);
+  REQUIRE(WIFSIGNALED(status));  // the default action: no clean stop, no exit status of its own
+  CHECK((WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM));  // whichever came second
+  CHECK(seconds < 5);
+  CHECK(p.output.find("stopped by") == std::string::npos);
+  CHECK(cudagan::test::read_bytes(latest) == good);  // the step-2 checkpoint, untouched
+  CHECK(checkpoint_step(latest.string()) == 2);
+}
+
+TEST_CASE("dcgan_sample --folder: a signal stops between images, leaving only whole files",
+          "[app][sample][signal]") {
+  TempDir tmp;
+  REQUIRE(run("synthetic " + tmp.str("run") + kTiny + "--max-steps 2").exit_code == 0);
+  const fs::path folder = tmp.path / "folder";
+  constexpr int kMany = 30000;
+  Spawned p(std::string(CUDAGAN_DCGAN_SAMPLE) + " " + tmp.str("run/checkpoints/latest.safetensors") + " " +
+            folder.string() + " --folder --n " + std::to_string(kMany) + " --device cpu");
+  REQUIRE(p.wait_for("writing"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(folder / "sample_00005.png") && std::chrono::steady_clock::now() < deadline)
+    usleep(2000);
+  p.signal(SIGTERM);
+  const int status = p.finish();
+  INFO(p.output);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 143);
+  int written = -1;
+  const size_t at = p.output.find("stopped by SIGTERM after writing ");
+  REQUIRE(at != std::string::npos);
+  std::sscanf(p.output.c_str() + at, "stopped by SIGTERM after writing %d of", &written);
+  CHECK(written >= 6);
+  CHECK(written < kMany);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(folder)) {
+    CHECK(e.path().extension() == ".png");  // no temporary file left behind
+    ++files;
+  }
+  CHECK(files == written);
+  CHECK(cudagan::read_image((folder / "sample_00000.png").string()).width == 16);
+  char last[32];
+  std::snprintf(last, sizeof last, "sample_%05d.png", written - 1);
+  CHECK(cudagan::read_image((folder / last).string()).width == 16);
+}
+
+TEST_CASE("dcgan_train: --checkpoint-minutes writes checkpoints/latest by the clock, whatever the steps",
+          "[app][training][timed]") {
+  TempDir tmp;
+  const fs::path latest = tmp.path / "out/checkpoints/latest.safetensors";
+  // Every 0.03 s; the steps alone would bring the first checkpoint at the epoch's end, step 1250.
+  Spawned p(train_cmd("synthetic " + tmp.str("out") + kTiny +
+                      "--max-steps 3000 --checkpoint-every 1000000 --checkpoint-minutes 0.0005"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(latest) && std::chrono::steady_clock::now() < deadline) usleep(2000);
+  REQUIRE(fs::exists(latest));
+  const int64_t step = checkpoint_step(latest.string());
+  INFO("step " << step);
+  CHECK(step >= 1);
+  CHECK(step < 1250);
+  p.signal(SIGKILL);
+  p.finish();
 }

@@ -79,20 +79,29 @@ const char* kind_name(dcgan::CheckpointDue::Kind k) {
       return "e";
     case dcgan::CheckpointDue::Kind::stop:
       return "s";
+    case dcgan::CheckpointDue::Kind::timed:
+      return "t";
+    case dcgan::CheckpointDue::Kind::interrupted:
+      return "i";
   }
   return "?";
 }
 
 // Every event as a short token, in the order fired: "step3" on_step of step 3, "log3", "sample3",
-// "ckpt-p4" (periodic; e: epoch end, s: stop), "warn3", "epoch1", "first", "finish10".
-std::vector<std::string> record(dcgan::Trainer& t) {
+// "ckpt-p4" (periodic; e: epoch end, s: stop, t: timed, i: interrupted), "warn3", "epoch1", "first",
+// "finish10". run() must return `outcome`.
+std::vector<std::string> record(dcgan::Trainer& t, dcgan::Outcome outcome = dcgan::Outcome::finished) {
   auto events = std::make_shared<std::vector<std::string>>();
   dcgan::Callbacks& c = t.callbacks();
   c.on_first_batch = [events](const data::Batch& b) {
     CHECK(b.images.size(0) == kBatch);
     events->push_back("first");
   };
-  c.on_step = [events](const dcgan::StepReport& r) { events->push_back("step" + std::to_string(r.step)); };
+  auto on_step = c.on_step;  // the test's own, if any, runs first
+  c.on_step = [events, on_step](const dcgan::StepReport& r) {
+    if (on_step) on_step(r);
+    events->push_back("step" + std::to_string(r.step));
+  };
   c.on_log = [events](const dcgan::StepReport& r) { events->push_back("log" + std::to_string(r.step)); };
   c.on_sample = [events](int64_t step) { events->push_back("sample" + std::to_string(step)); };
   c.on_checkpoint = [events](const dcgan::CheckpointDue& due) {
@@ -105,7 +114,7 @@ std::vector<std::string> record(dcgan::Trainer& t) {
   c.on_finish = [events](const dcgan::TrainingState& s) {
     events->push_back("finish" + std::to_string(s.step));
   };
-  REQUIRE(t.run() == dcgan::Outcome::finished);
+  REQUIRE(t.run() == outcome);
   return *events;
 }
 
@@ -305,4 +314,136 @@ TEST_CASE("Trainer: rejects a schedule it cannot run", "[trainer]") {
   s = {};
   s.epochs = 0;
   REQUIRE_THROWS_WITH(run.trainer(s), Contains("epochs"));
+}
+
+TEST_CASE("Trainer: a stop request ends the run after the step, with a checkpoint that resumes exactly",
+          "[trainer][stop][resume]") {
+  SECTION("inside an epoch: a sample and an interrupted checkpoint (not the periodic one), no finish") {
+    Tiny run;
+    dcgan::Trainer t = run.trainer(schedule(2, 0));
+    t.callbacks().on_step = [&t](const dcgan::StepReport& r) {
+      if (r.step == 4) t.request_stop();  // step 4 is also a periodic checkpoint's: only one fires
+    };
+    CHECK(record(t, dcgan::Outcome::interrupted) ==
+          split("first step1 step2 sample2 warn3 step3 log3 step4 sample4 ckpt-i4"));
+    CHECK(t.state().step == 4);
+    // The request was used up: run() again continues to the end.
+    t.callbacks() = {};
+    CHECK(t.run() == dcgan::Outcome::finished);
+    CHECK(t.state().step == 10);
+  }
+  SECTION("at an epoch's end: its own checkpoint and on_epoch_end, then the stop") {
+    Tiny run;
+    dcgan::Trainer t = run.trainer(schedule(2, 0));
+    int64_t steps = 0;
+    t.callbacks().should_stop = [&steps] { return ++steps == 5; };  // asked once a step
+    CHECK(record(t, dcgan::Outcome::interrupted) ==
+          split("first step1 step2 sample2 warn3 step3 log3 step4 sample4 ckpt-p4 step5 log5 sample5 ckpt-e5 "
+                "epoch1"));
+    CHECK(t.state().step == 5);
+  }
+  SECTION("at the run's last step: a normal finish") {
+    Tiny run;
+    dcgan::Trainer t = run.trainer(schedule(2, 3));
+    t.callbacks().should_stop = [&t] { return t.state().step >= 3; };
+    CHECK(record(t) == split("first step1 step2 sample2 warn3 step3 log3 sample3 ckpt-s3 finish3"));
+  }
+
+  // Bit-identical: 8 steps straight equal a run stopped after step 3 and resumed from its checkpoint.
+  constexpr int64_t kWhole = 8, kStop = 3;
+  std::vector<dcgan::StepStats> whole_stats, split_stats;
+  auto keep = [](std::vector<dcgan::StepStats>& into) {
+    return [&into](const dcgan::StepReport& r) { into.push_back(r.stats); };
+  };
+  Tiny whole;
+  dcgan::Trainer a = whole.trainer(schedule(2, kWhole));
+  a.callbacks().on_step = keep(whole_stats);
+  REQUIRE(a.run() == dcgan::Outcome::finished);
+
+  test::TempDir tmp;
+  const std::string path = tmp.file("stopped.safetensors");
+  int64_t saved_step = -1;
+  {
+    Tiny first;
+    dcgan::Trainer b = first.trainer(schedule(2, kWhole));
+    b.callbacks().on_step = [&](const dcgan::StepReport& r) {
+      split_stats.push_back(r.stats);
+      if (r.step == kStop) b.request_stop();
+    };
+    b.callbacks().on_checkpoint = [&](const dcgan::CheckpointDue& due) {
+      REQUIRE(due.kind == dcgan::CheckpointDue::Kind::interrupted);
+      saved_step = due.state.step;
+      dcgan::save_checkpoint(path, first.g, first.d, first.opt_g, first.opt_d, due.state);
+    };
+    REQUIRE(b.run() == dcgan::Outcome::interrupted);
+  }
+  REQUIRE(saved_step == kStop);
+  Tiny second;
+  dcgan::Trainer c = second.trainer(schedule(2, kWhole));
+  c.resume(dcgan::load_checkpoint(path, second.g, second.d, second.opt_g, second.opt_d));
+  REQUIRE(c.state().step == kStop);
+  c.callbacks().on_step = keep(split_stats);
+  REQUIRE(c.run() == dcgan::Outcome::finished);
+  REQUIRE(split_stats.size() == whole_stats.size());
+  for (size_t i = 0; i < whole_stats.size(); ++i) {
+    INFO("step " << i + 1);
+    CHECK(split_stats[i].loss_d == whole_stats[i].loss_d);
+    CHECK(split_stats[i].loss_g == whole_stats[i].loss_g);
+    CHECK(split_stats[i].d_g_z2 == whole_stats[i].d_g_z2);
+  }
+  CHECK(second.weights() == whole.weights());
+  CHECK(c.state().rng == a.state().rng);
+}
+
+TEST_CASE("Trainer: timed checkpoints follow its clock, counted from the last checkpoint of any kind",
+          "[trainer][timed]") {
+  // A fake clock: 25 s a step, advanced by G's gradient hook, so step k's checks see 25k s.
+  Tiny run;
+  dcgan::Schedule s = schedule(2, 0);
+  s.sample_every = 1000;
+  s.checkpoint_every = 1000;
+  double now = 0;
+  auto with_clock = [&](dcgan::Trainer& t) {
+    t.set_clock([&now] { return now; });
+    t.callbacks().after_backward = [&](nn::Module& net) {
+      if (&net == &run.g) now += 25;
+    };
+  };
+  auto checkpoints = [](const std::vector<std::string>& events) {
+    std::vector<std::string> out;
+    for (const std::string& e : events)
+      if (e.rfind("ckpt-", 0) == 0) out.push_back(e);
+    return out;
+  };
+  SECTION("every 60 s: steps 3 (75 s) and 8 (200 s: 75 s after epoch 1's end at 125 s)") {
+    s.checkpoint_seconds = 60;
+    dcgan::Trainer t = run.trainer(s);
+    with_clock(t);
+    CHECK(checkpoints(record(t)) == split("ckpt-t3 ckpt-e5 ckpt-t8 ckpt-e10"));
+  }
+  SECTION("a periodic checkpoint restarts the interval") {
+    s.checkpoint_seconds = 50;
+    s.checkpoint_every = 3;  // without the restart at 3 (75 s), step 4 (100 s) would be 50 s after step 2
+    dcgan::Trainer t = run.trainer(s);
+    with_clock(t);
+    CHECK(checkpoints(record(t)) == split("ckpt-t2 ckpt-p3 ckpt-e5 ckpt-p6 ckpt-t8 ckpt-p9 ckpt-e10"));
+  }
+  SECTION("one checkpoint a step at most") {
+    s.checkpoint_seconds = 25;  // due every step
+    s.checkpoint_every = 3;
+    dcgan::Trainer t = run.trainer(s);
+    with_clock(t);
+    CHECK(checkpoints(record(t)) ==
+          split("ckpt-t1 ckpt-t2 ckpt-p3 ckpt-t4 ckpt-e5 ckpt-p6 ckpt-t7 ckpt-t8 ckpt-p9 ckpt-e10"));
+  }
+  SECTION("0: off") {
+    s.checkpoint_seconds = 0;
+    dcgan::Trainer t = run.trainer(s);
+    with_clock(t);
+    CHECK(checkpoints(record(t)) == split("ckpt-e5 ckpt-e10"));
+  }
+  SECTION("negative: rejected") {
+    s.checkpoint_seconds = -1;
+    REQUIRE_THROWS_WITH(run.trainer(s), Contains("checkpoint_seconds"));
+  }
 }

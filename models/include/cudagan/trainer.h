@@ -18,6 +18,7 @@
 // backward pass and its Adam step, where an all-reduce of the gradients belongs.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -35,6 +36,8 @@ struct Schedule {
   int64_t log_every = 50;           // on_log at every multiple, and at each epoch's and the run's last step
   int64_t sample_every = 500;       // on_sample at every multiple, and at each epoch's end and at the stop
   int64_t checkpoint_every = 1000;  // on_checkpoint the same way
+  double checkpoint_seconds = 0;    // also on_checkpoint (Kind::timed) once this long has passed on the
+                                    // Trainer's clock since the last checkpoint or run()'s start; 0: off
   int64_t collapse_steps = 200;     // on_collapse_warning (once a run) after this many steps in a row ...
   double collapse_loss = 1e-3;      // ... with loss_d below this: D has won and G gets no gradient
 };
@@ -55,6 +58,8 @@ struct CheckpointDue {
     periodic,   // a multiple of checkpoint_every, inside an epoch
     epoch_end,  // epoch state.epoch - 1 has just ended (state points at the next one's start)
     stop,       // max_steps reached inside an epoch
+    timed,      // checkpoint_seconds have passed since the last checkpoint, inside an epoch
+    interrupted,  // a stop was requested (request_stop, should_stop) after this step, inside an epoch
   };
   Kind kind = Kind::periodic;
   TrainingState state;
@@ -75,6 +80,9 @@ struct Callbacks {
   // and run() returns Outcome::diverged (the last checkpoint written stays the last good one). Without
   // this callback, run() throws cudagan::Error(divergence_message(report)) instead.
   std::function<void(const StepReport&)> on_nan;
+  // Asked once after each step's events: true stops the run there (see Trainer::run). Polling a flag
+  // set by a signal handler belongs here, since a handler can call nothing else safely.
+  std::function<bool()> should_stop;
   GradientHook after_backward;  // passed to train_step: D's, then G's gradients before their Adam step
 };
 
@@ -94,7 +102,9 @@ NoiseFn gaussian_noise(int nz);  // sample_noise: [n, nz, 1, 1] ~ N(0, 1), what 
 // "Loss_D became NaN/Inf at step 3: training stopped" (Loss_G when only G's loss is not finite).
 std::string divergence_message(const StepReport& report);
 
-enum class Outcome { finished, diverged };
+// finished: the last epoch or max_steps reached; diverged: a NaN/Inf loss (with on_nan); interrupted:
+// a stop was requested before the end, and the position is in the checkpoint fired at the stop.
+enum class Outcome { finished, diverged, interrupted };
 
 class Trainer {
  public:
@@ -111,7 +121,17 @@ class Trainer {
   void resume(const TrainingState& state);
   // Runs until the end of the last epoch or max_steps, whichever comes first (at once when the
   // position is already there). Returns Outcome::diverged when a loss became NaN/Inf and on_nan is set.
+  // A stop requested during a step (request_stop, or should_stop answering true after it) takes effect
+  // once that step's events have fired: inside an epoch on_sample and on_checkpoint (Kind::interrupted,
+  // instead of any periodic or timed one that step) fire, at an epoch's end its own ones do; then run()
+  // returns Outcome::interrupted without on_finish. A stop at the run's last step is a normal finish.
   Outcome run();
+  // Asks run() to stop after the step in progress (called before run(): after its first step); callable
+  // from any thread. The request is used up by the stop, so a later run() continues.
+  void request_stop() { stop_requested_.store(true); }
+  // The clock (seconds, any origin, never going back) for checkpoint_seconds and the reports' rates and
+  // elapsed time; std::chrono::steady_clock by default. Tests give a fake one to go without sleeping.
+  void set_clock(std::function<double()> now_seconds);
 
   TrainingState state() const;  // the position now, with the noise generator's state
   int64_t total_steps() const;  // where run() stops: min(epochs x batches_per_epoch, max_steps)
@@ -121,6 +141,8 @@ class Trainer {
 
  private:
   void end_epoch();
+  void checkpoint(CheckpointDue::Kind kind);  // fires on_checkpoint and restarts the timed interval
+  bool stop_due();
   nn::Module& g_;
   nn::Module& d_;
   optim::Adam& opt_g_;
@@ -133,6 +155,9 @@ class Trainer {
   Device device_;
   int64_t batches_;
   TrainingState position_;  // its rng field is unused: rng_ holds the generator
+  std::function<double()> now_;
+  double last_checkpoint_s_ = 0;  // on now_'s scale
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace cudagan::dcgan
