@@ -63,7 +63,9 @@ int run(int argc, char** argv) {
   CUDAGAN_CHECK(steps >= 2 && steps <= 64, "--steps must be between 2 and 64, got ", steps);
   CUDAGAN_CHECK(fs::exists(checkpoint), "checkpoint '", checkpoint, "' does not exist");
   const Device device = resolve_device(device_name);
-  auto g = dcgan::load_generator(checkpoint, device);
+  bool verified = true;
+  auto g = dcgan::load_generator(checkpoint, device, &verified);
+  if (!verified) std::fprintf(stderr, "%s\n", dcgan::unverified_checkpoint_note(checkpoint).c_str());
   if (eval_bn) g->eval();
   const dcgan::Architecture arch = g->architecture();
   Rng rng(seed);

@@ -74,7 +74,12 @@ int train(const apps::TrainConfig& config) {
 
   dcgan::Trainer trainer({g, d, opt_g, opt_d}, loader, dcgan::gaussian_noise(arch.nz), noise_rng,
                          schedule_of(config));
-  if (resuming) trainer.resume(dcgan::load_checkpoint(config.resume, g, d, opt_g, opt_d));
+  bool verified = true;
+  if (resuming) {
+    const dcgan::TrainingState loaded = dcgan::load_checkpoint(config.resume, g, d, opt_g, opt_d);
+    verified = loaded.checksums_verified;
+    trainer.resume(loaded);
+  }
   const dcgan::TrainingState state = trainer.state();
   apps::TrainOutputs outputs(config.out, resuming ? state.step : -1);
   detail::write_file_atomically(outputs.path("config.yaml"), config_yaml.data(), config_yaml.size());
@@ -88,6 +93,7 @@ int train(const apps::TrainConfig& config) {
   if (resuming)
     console.message("resuming from " + config.resume + " at step " + std::to_string(state.step) + " (epoch " +
                     std::to_string(state.epoch) + ", batch " + std::to_string(state.batch_in_epoch) + ")");
+  if (!verified) console.message(dcgan::unverified_checkpoint_note(config.resume));
 
   apps::TrainEvents events({g, d, opt_g, opt_d, loader, trainer.schedule()}, fixed_noise, config_yaml,
                            config.out, outputs, console);

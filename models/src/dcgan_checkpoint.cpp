@@ -174,4 +174,10 @@ std::unique_ptr<Generator> load_generator(const std::string& path, Device device
   return g;
 }
 
+std::string unverified_checkpoint_note(const std::string& path) {
+  return "note: checkpoint '" + path +
+         "' carries no checksums (written by an older cudagan or another program); its tensors were loaded "
+         "without verifying them";
+}
+
 }  // namespace cudagan::dcgan

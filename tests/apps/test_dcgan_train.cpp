@@ -31,8 +31,9 @@ struct Run {
   std::string output;  // stdout and stderr together
 };
 
-Run run(const std::string& args) {
-  const std::string cmd = std::string(CUDAGAN_DCGAN_TRAIN) + " " + args + " 2>&1";
+// Runs one of the programs with `args`, stdout and stderr together.
+Run run_program(const char* program, const std::string& args) {
+  const std::string cmd = std::string(program) + " " + args + " 2>&1";
   Run r;
   std::FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe);
@@ -42,18 +43,8 @@ Run run(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
-
-Run run_sample(const std::string& args) {
-  const std::string cmd = std::string(CUDAGAN_DCGAN_SAMPLE) + " " + args + " 2>&1";
-  Run r;
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe);
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), int(buf.size()), pipe)) r.output += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Run run(const std::string& args) { return run_program(CUDAGAN_DCGAN_TRAIN, args); }
+Run run_sample(const std::string& args) { return run_program(CUDAGAN_DCGAN_SAMPLE, args); }
 
 using cudagan::test::TempDir;
 
@@ -263,6 +254,39 @@ TEST_CASE("dcgan_train: a NaN loss stops training, names the step and keeps the 
   INFO(first.output);
   CHECK(one_line_error(first));
   CHECK(first.output.find("no checkpoint had been written yet") != std::string::npos);
+}
+
+TEST_CASE("dcgan_train and dcgan_sample: a damaged checkpoint is named; one without checksums loads with a note",
+          "[app][checksum]") {
+  TempDir tmp;
+  REQUIRE(run("synthetic " + tmp.str("out") + kTiny + "--max-steps 2").exit_code == 0);
+  const std::string latest = tmp.str("out/checkpoints/latest.safetensors");
+  const std::string good = cudagan::test::read_bytes(latest);
+  const auto write = [&](const std::string& bytes) { std::ofstream(latest, std::ios::binary) << bytes; };
+
+  std::string flipped = good;
+  flipped[flipped.size() - 3] = char(flipped[flipped.size() - 3] ^ 0x10);  // in the last tensor's data
+  write(flipped);
+  const Run resumed = run("synthetic " + tmp.str("out") + kTiny + "--max-steps 4 --resume latest");
+  INFO(resumed.output);
+  CHECK(one_line_error(resumed));
+  CHECK(resumed.output.find("is damaged") != std::string::npos);
+  CHECK(resumed.output.find("latest.safetensors") != std::string::npos);
+  const Run sampled = run_sample(latest + " " + tmp.str("grid.png") + " --device cpu");
+  CHECK(sampled.exit_code != 0);
+  CHECK(sampled.output.find("is damaged") != std::string::npos);
+  CHECK_FALSE(fs::exists(tmp.path / "grid.png"));
+
+  // As an older cudagan wrote it: the same file without the checksum list (blanked: the header keeps its length).
+  std::string unchecked = good;
+  const size_t at = unchecked.find(",\"crc32\":\""), end = unchecked.find('"', at + 10);
+  REQUIRE(at != std::string::npos);
+  unchecked.replace(at, end + 1 - at, std::string(end + 1 - at, ' '));
+  write(unchecked);
+  const Run old = run("synthetic " + tmp.str("out") + kTiny + "--max-steps 4 --resume latest");
+  INFO(old.output);
+  CHECK(old.exit_code == 0);
+  CHECK(old.output.find("carries no checksums") != std::string::npos);
 }
 
 TEST_CASE("dcgan_sample: grid, folder and interpolation from a checkpoint", "[app][sample]") {

@@ -44,4 +44,7 @@ Architecture checkpoint_architecture(const std::string& path);
 std::unique_ptr<Generator> load_generator(const std::string& path, Device device,
                                           bool* checksums_verified = nullptr);
 
+// The note the apps print for a checkpoint that loaded without checksums to verify.
+std::string unverified_checkpoint_note(const std::string& path);
+
 }  // namespace cudagan::dcgan
