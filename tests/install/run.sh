@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The install test: an outside project builds and runs against a fresh install of this build.
 #
-#   run.sh CMAKE BUILD_DIR SOURCE_DIR WORK_DIR GENERATOR CXX CONFIG [CUDA_TOOLKIT_ROOT]
+#   run.sh CMAKE BUILD_DIR SOURCE_DIR WORK_DIR GENERATOR CXX CONFIG [CUDA_TOOLKIT_ROOT] [EXTRA_CXX_FLAGS]
+#
+# EXTRA_CXX_FLAGS: the sanitizer flags of a CUDAGAN_SANITIZE build, which programs linking its libraries need too.
 #
 #  1. cmake --install BUILD_DIR --prefix WORK_DIR/staged (WORK_DIR is emptied first), then the tree
 #     is moved to WORK_DIR/prefix, so nothing may depend on where it was installed (relocatable);
@@ -21,7 +23,8 @@ if [[ $# -lt 7 ]]; then
   echo "usage: run.sh CMAKE BUILD_DIR SOURCE_DIR WORK_DIR GENERATOR CXX CONFIG [CUDA_TOOLKIT_ROOT]" >&2
   exit 2
 fi
-cmake=$1 build_dir=$2 source_dir=$3 work=$4 generator=$5 cxx=$6 config=$7 cuda_root=${8:-}
+cmake=$1 build_dir=$2 source_dir=$3 work=$4 generator=$5 cxx=$6 config=$7 cuda_root=${8:-} extra_flags=${9:-}
+cxx_flags="-Werror${extra_flags:+ $extra_flags}"
 prefix=$work/prefix
 data=$source_dir/data/mnist
 start=$SECONDS
@@ -99,7 +102,7 @@ int main() {
 }
 CPP
 "$cmake" -S "$work/core_only" -B "$work/core_only/build" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$config" -DCMAKE_CXX_FLAGS=-Werror "${cuda_args[@]}" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$config" -DCMAKE_CXX_FLAGS="$cxx_flags" "${cuda_args[@]}" \
   >"$work/core_only.log" 2>&1 && "$cmake" --build "$work/core_only/build" --config "$config" >>"$work/core_only.log" 2>&1 ||
   { cat "$work/core_only.log"; fail "building a program on cudagan::core"; }
 # The link lines CMake generated (build.ninja for Ninja, link.txt for the Makefile generators).
@@ -115,7 +118,7 @@ core_bin=$work/core_only/build/core_only
 cuda_args=()
 [[ -n $cuda_root ]] && cuda_args=(-DCUDAToolkit_ROOT="$cuda_root")
 "$cmake" -S "$source_dir/examples" -B "$work/build" -G "$generator" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$config" -DCMAKE_CXX_FLAGS=-Werror "${cuda_args[@]}" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE="$config" -DCMAKE_CXX_FLAGS="$cxx_flags" "${cuda_args[@]}" \
   >"$work/configure.log" 2>&1 || { cat "$work/configure.log"; fail "configuring examples/"; }
 grep -q "cudagan_DIR-NOTFOUND" "$work/build/CMakeCache.txt" && fail "find_package(cudagan) found nothing"
 grep -q "^cudagan_DIR:PATH=$prefix/lib/cmake/cudagan" "$work/build/CMakeCache.txt" ||
