@@ -9,7 +9,7 @@
 #     sources, with only g++, cmake and ninja-build added; kept and reused (--fresh builds it again);
 #  2. in a private mount namespace: /proc, /sys, /dev, and the host's CUDA toolkit read-only at the same path;
 #  3. a copy of the checkout (git ls-files -co --exclude-standard: no build dirs) and .device-deps/ (fetched with
-#     ../shared/tools/device-deps.sh fetch when absent) in /work/cudagan, a fresh /opt/deps;
+#     ../shared/tools/device-deps.sh fetch when absent) in /src/cudagan, a fresh /opt/deps;
 #  4. inside the chroot: GPU_CHECK_ALLOW_NO_GPU=1 GPU_CHECK_TIME_SCALE=$BARE_TIME_SCALE (6: 2 cores, not 16)
 #     bash tools/gpu-check.sh, with $OUT copied back to $BARE_OUT (/tmp/bare-check-out) and checked as the
 #     device tool would take it (at most 8 files, each under 16 MiB).
@@ -112,7 +112,7 @@ if [[ ! -f .device-deps/unpack.sh ]]; then
   echo "== fetching .device-deps"
   bash "$repo/../shared/tools/device-deps.sh" fetch >/tmp/bare-check-fetch.log 2>&1 || die "device-deps.sh fetch failed"
 fi
-work=$bare/work
+work=$bare/src  # /src in the chroot
 rm -rf "$work" "$bare/opt/deps" "$bare/tmp/gpu-check"
 mkdir -p "$work/cudagan" "$work/out"
 # Tracked and untracked files that git does not ignore, as the device tool sends them (files deleted in the
@@ -126,8 +126,8 @@ echo "== checkout $commit copied: $(du -sh "$work/cudagan" | cut -f1); CUDA $cud
 # ---------------------------------------------------------------------------------------------- 4. gpu-check
 echo "== tools/gpu-check.sh in the chroot (GPU_CHECK_TIME_SCALE=$scale)"
 chroot "$bare" /usr/bin/env -i PATH="$cuda_link/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root LANG=C.UTF-8 \
-  OUT=/work/out GPU_CHECK_ALLOW_NO_GPU=1 GPU_CHECK_TIME_SCALE="$scale" GPU_CHECK_COMMIT="$commit" \
-  bash /work/cudagan/tools/gpu-check.sh 2>&1 | tee /tmp/bare-check-run.log | sed -u 's/^/   | /'
+  OUT=/src/out GPU_CHECK_ALLOW_NO_GPU=1 GPU_CHECK_TIME_SCALE="$scale" GPU_CHECK_COMMIT="$commit" \
+  bash /src/cudagan/tools/gpu-check.sh 2>&1 | tee /tmp/bare-check-run.log | sed -u 's/^/   | /'
 rc=${PIPESTATUS[0]}
 rm -rf "$out" && mkdir -p "$out" && cp -a "$work/out/." "$out/"
 
