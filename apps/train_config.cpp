@@ -83,7 +83,10 @@ std::vector<std::string> yaml_as_arguments(const std::string& path, const CLI::A
     }
     CUDAGAN_CHECK(opt, "config file '", path, "': unknown key '", key, "' (the keys are the flags of --help)");
     if (opt->get_expected_max() == 0) {  // a flag
-      if (item.second.as<bool>()) args.push_back("--" + key);
+      bool on = false;
+      CUDAGAN_CHECK(YAML::convert<bool>::decode(item.second, on), "config file '", path, "': '", key,
+                    "' must be true or false, got '", value, "'");
+      if (on) args.push_back("--" + key);
     } else {
       args.push_back("--" + key + "=" + value);
     }

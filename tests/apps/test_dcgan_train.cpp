@@ -230,6 +230,13 @@ TEST_CASE("dcgan_train: user errors end with one line and a non-zero exit", "[ap
   const Run truncated = run("synthetic " + tmp.str("ok") + kTiny + "--max-steps 2 --resume latest");
   INFO(truncated.output);
   CHECK(one_line_error(truncated));
+  // Found by fuzz_config: a flag key whose value is not a boolean threw yaml-cpp's own exception, which the
+  // program reported as "bad conversion" without naming the key.
+  std::ofstream(tmp.str("bad.yaml")) << "tf32: fals8e\n";
+  const Run not_bool = run("--config " + tmp.str("bad.yaml") + " synthetic " + tmp.str("nb") + kTiny);
+  INFO(not_bool.output);
+  CHECK(one_line_error(not_bool));
+  CHECK(not_bool.output.find("'tf32' must be true or false, got 'fals8e'") != std::string::npos);
   CHECK(run("--help").exit_code == 0);
   CHECK(run("--no-such-flag").exit_code != 0);
 }

@@ -411,6 +411,31 @@ TEST_CASE("data: corrupt MNIST files give errors naming the file", "[data]") {
                       Contains("train-labels-idx1-ubyte") && Contains("not found"));
 }
 
+TEST_CASE("data: found by fuzzing: headers that claim more than the file holds fail before allocating it",
+          "[data][fuzz]") {
+  TempDir dir;
+  // fuzz_mnist: an idx header claiming 2^27 - 1 images of 4x4 (2 GiB) over 16 bytes of pixels. The reader
+  // now grows its buffer as data arrives, so this fails at the file's end instead of allocating 2 GiB.
+  write_bytes(dir.file("train-labels-idx1-ubyte"), idx_labels({1, 2}));
+  auto huge = idx_images(2, 4, 4);
+  const uint32_t claimed = (1u << 27) - 1;
+  for (int i = 0; i < 4; ++i) huge[size_t(4 + i)] = uint8_t(claimed >> (24 - 8 * i));
+  write_bytes(dir.file("train-images-idx3-ubyte"), huge);
+  REQUIRE_THROWS_WITH(open_dataset(dir.str(), 4), Contains("train-images-idx3-ubyte") && Contains("truncated"));
+
+  // fuzz_image: a 30-byte TGA header claiming 65535 x 65535 pixels (16 GiB of RGBA) next to a real image: it
+  // is skipped at the probe, named with the reason, and never handed to the decoder.
+  TempDir images;
+  const std::vector<uint8_t> tga = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 24, 0, 1, 2, 3};
+  write_bytes(images.file("big.tga"), tga);
+  write_png(images.file("ok.png"), 4, 4, 1, image(4, 4, 1, [](int x, int, int) { return x * 60; }));
+  const auto d = open_dataset(images.str(), 4);
+  CHECK(d->size() == 1);
+  CHECK_THAT(d->describe(), Contains("skipped as unreadable: big.tga"));
+  fs::remove(images.file("ok.png"));  // alone, the folder's error says why
+  REQUIRE_THROWS_WITH(open_dataset(images.str(), 4), Contains("big.tga") && Contains("65535x65535 pixels"));
+}
+
 TEST_CASE("data: the real MNIST files", "[data]") {
   std::string folder;
   for (const char* candidate : {CUDAGAN_SOURCE_DIR "/../shared/data/mnist", CUDAGAN_SOURCE_DIR "/data/mnist"})

@@ -169,6 +169,14 @@ TEST_CASE("safetensors: bad saves throw and leave nothing behind", "[io]") {
   CHECK(fs::is_empty(dir.path));
 }
 
+TEST_CASE("safetensors: found by fuzzing: a number too large for a double in the header is an invalid header",
+          "[io][fuzz]") {
+  TempDir dir;
+  const std::string path = dir.file("overflow.safetensors");
+  std::ofstream(path, std::ios::binary) << handmade(R"({"w":{"dtype":"F32","shape":[3e4299997],"data_offsets":[0,0]}})", 0);
+  REQUIRE_THROWS_WITH(load_safetensors(path), Contains(path) && Contains("invalid header"));
+}
+
 TEST_CASE("safetensors: a changed byte in any tensor is named; files without checksums load unverified",
           "[io][checksum]") {
   TempDir dir;

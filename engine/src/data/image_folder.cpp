@@ -61,6 +61,11 @@ struct Probe {
   int channels = 0;
 };
 
+// The largest image decoded: 32 Mpx (a 24-megapixel photo passes). A header claiming more is refused before
+// stb_image allocates for it (found by fuzz_image: a 30-byte PNG header claimed gigabytes).
+constexpr int64_t kMaxPixels = int64_t(1) << 25;
+bool plausible(int w, int h, int c) { return w > 0 && h > 0 && c >= 1 && c <= 4 && int64_t(w) * h <= kMaxPixels; }
+
 // stbi_info reads only the header, so this is fast; it runs on a few threads because a large set
 // (CelebA has 202,599 files) on a network file system is latency-bound.
 std::vector<Probe> probe_all(const fs::path& root, const std::vector<std::string>& files) {
@@ -70,7 +75,7 @@ std::vector<Probe> probe_all(const fs::path& root, const std::vector<std::string
     for (size_t i = next++; i < files.size(); i = next++) {
       int w = 0, h = 0, c = 0;
       const std::string path = (root / files[i]).string();
-      if (stbi_info(path.c_str(), &w, &h, &c) && w > 0 && h > 0 && c >= 1 && c <= 4) probes[i] = {true, c};
+      if (stbi_info(path.c_str(), &w, &h, &c) && plausible(w, h, c)) probes[i] = {true, c};
     }
   };
   const size_t threads =
@@ -126,6 +131,7 @@ class ImageFolderDataset final : public Dataset {
     const std::string path = (root_ / files_[size_t(check(index))]).string();
     if (label) *label = -1;
     int w = 0, h = 0, c = 0;
+    if (!stbi_info(path.c_str(), &w, &h, &c) || !plausible(w, h, c)) return false;  // changed since the probe
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &c, 0), stbi_image_free);
     if (!pixels || w <= 0 || h <= 0 || c < 1 || c > 4) return false;
     to_chw(pixels.get(), w, h, c, channels_, image_size_, out);
@@ -141,8 +147,9 @@ class ImageFolderDataset final : public Dataset {
 
   std::string why_unreadable(const std::string& file) const {
     int w = 0, h = 0, c = 0;
-    stbi_info((root_ / file).string().c_str(), &w, &h, &c);  // sets the (thread-local) reason
-    const char* reason = stbi_failure_reason();
+    if (stbi_info((root_ / file).string().c_str(), &w, &h, &c) && int64_t(w) * h > kMaxPixels)
+      return cudagan::detail::concat(w, "x", h, " pixels, more than the ", kMaxPixels >> 20, " Mpx cudagan decodes");
+    const char* reason = stbi_failure_reason();  // set (per thread) by the stbi_info above
     return reason ? reason : "unknown format";
   }
 

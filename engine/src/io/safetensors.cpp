@@ -223,6 +223,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
   } catch (const Json::parse_error& e) {
     fail("has an invalid header: not valid JSON (error at byte " + std::to_string(e.byte) +
          " of the header)");
+  } catch (const Json::exception& e) {  // e.g. a number too large for a double (found by fuzz_safetensors)
+    fail("has an invalid header: " + std::string(e.what()));
   }
   if (!header.is_object()) fail("has an invalid header: it is not a JSON object");
 

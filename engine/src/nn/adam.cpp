@@ -95,10 +95,12 @@ void Adam::step() {
                                                        s.exp_avg_sq.data<float>(), p.numel()});
     }
   }
-  for (const auto& [key, segments] : gpu_groups)
-    on_cuda(Device::cuda(key.first), [&](const cuda::KernelContext& ctx) {
-      cuda::adam_step_multi(ctx, hyper(key.second), segments.data(), int(segments.size()));
+  for (const auto& group : gpu_groups) {  // not a structured binding: C++17 lambdas cannot capture those
+    const std::vector<AdamSegment>& segments = group.second;
+    on_cuda(Device::cuda(group.first.first), [&](const cuda::KernelContext& ctx) {
+      cuda::adam_step_multi(ctx, hyper(group.first.second), segments.data(), int(segments.size()));
     });
+  }
 }
 
 AdamHyper Adam::hyper(int64_t step) const {
