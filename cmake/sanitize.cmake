@@ -12,6 +12,9 @@ if(DEFINED ENV{CI})
   set(cudagan_ci_default ON)
 endif()
 option(CUDAGAN_CI_SANITIZE "Register the nested sanitizer suite as a CTest test" ${cudagan_ci_default})
+# CUDAGAN_CI_FUZZ (the same default) registers fuzz.parsers: the libFuzzer targets built with clang in a nested
+# build and each run for a bounded time (tools/fuzz-suite.sh).
+option(CUDAGAN_CI_FUZZ "Register the nested fuzzing run as a CTest test" ${cudagan_ci_default})
 
 set(CUDAGAN_SANITIZE_FLAGS "")
 if(CUDAGAN_SANITIZE)

@@ -4,7 +4,8 @@
 # here: with nvcc on PATH the CUDA backend is built as well.
 set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config catch2 libopenblas-dev libstb-dev libbenchmark-dev
-          libyaml-cpp-dev libcli11-dev libgif-dev zlib1g-dev nlohmann-json3-dev)
+          libyaml-cpp-dev libcli11-dev libgif-dev zlib1g-dev nlohmann-json3-dev
+          clang libomp-dev libclang-rt-dev)  # the last three: the fuzzers (tools/fuzz-suite.sh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,6 +11,7 @@ set -euo pipefail
 src=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${2:-$src/build-sanitize}
 start=$SECONDS
+mkdir -p "$build"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -19,9 +20,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tools/lsan.supp:print_suppressions=0}
 
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUDAGAN_CUDA=OFF -DCUDAGAN_BENCH=OFF \
-  -DCUDAGAN_SANITIZE=address,undefined -DCUDAGAN_CI_SANITIZE=OFF >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; echo "sanitize-suite: configure failed" >&2; exit 1; }
-cmake --build "$build" >"$build.build.log" 2>&1 ||
-  { tail -50 "$build.build.log"; echo "sanitize-suite: build failed" >&2; exit 1; }
+  -DCUDAGAN_SANITIZE=address,undefined -DCUDAGAN_CI_SANITIZE=OFF >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; echo "sanitize-suite: configure failed" >&2; exit 1; }
+cmake --build "$build" >"$build/build.log" 2>&1 ||
+  { tail -50 "$build/build.log"; echo "sanitize-suite: build failed" >&2; exit 1; }
 ctest --test-dir "$build" --output-on-failure --no-tests=error -j "$(nproc)"
 echo "sanitize-suite: address,undefined: every test passed in $((SECONDS - start)) s"
