@@ -4,6 +4,7 @@
 // trains networks that are not dcgan::Generator / Discriminator.
 #include <catch2/catch.hpp>
 #include <memory>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,11 @@ struct Tiny {
     return all;
   }
 };
+
+// An on_step callback that appends each step's statistics to `into`.
+std::function<void(const dcgan::StepReport&)> keep_stats(std::vector<dcgan::StepStats>& into) {
+  return [&into](const dcgan::StepReport& r) { into.push_back(r.stats); };
+}
 
 dcgan::Schedule schedule(int64_t epochs, int64_t max_steps) {
   dcgan::Schedule s;
@@ -174,12 +180,9 @@ TEST_CASE("Trainer: 2N steps equal N steps, a checkpoint, a resume and N more (C
           "[trainer][resume]") {
   constexpr int64_t kHalf = 4, kWhole = 2 * kHalf;  // the resume lands inside epoch 0; epoch 1 starts at 6
   std::vector<dcgan::StepStats> whole_stats, split_stats;
-  auto keep = [](std::vector<dcgan::StepStats>& into) {
-    return [&into](const dcgan::StepReport& r) { into.push_back(r.stats); };
-  };
   Tiny whole;
   dcgan::Trainer a = whole.trainer(schedule(2, kWhole));
-  a.callbacks().on_step = keep(whole_stats);
+  a.callbacks().on_step = keep_stats(whole_stats);
   REQUIRE(a.run() == dcgan::Outcome::finished);
 
   test::TempDir tmp;
@@ -187,7 +190,7 @@ TEST_CASE("Trainer: 2N steps equal N steps, a checkpoint, a resume and N more (C
   {
     Tiny first;
     dcgan::Trainer b = first.trainer(schedule(2, kHalf));
-    b.callbacks().on_step = keep(split_stats);
+    b.callbacks().on_step = keep_stats(split_stats);
     b.callbacks().on_checkpoint = [&](const dcgan::CheckpointDue& due) {
       if (due.kind == dcgan::CheckpointDue::Kind::stop)
         dcgan::save_checkpoint(path, first.g, first.d, first.opt_g, first.opt_d, due.state);
@@ -198,7 +201,7 @@ TEST_CASE("Trainer: 2N steps equal N steps, a checkpoint, a resume and N more (C
   dcgan::Trainer c = second.trainer(schedule(2, kWhole));
   c.resume(dcgan::load_checkpoint(path, second.g, second.d, second.opt_g, second.opt_d));
   REQUIRE(c.state().step == kHalf);
-  c.callbacks().on_step = keep(split_stats);
+  c.callbacks().on_step = keep_stats(split_stats);
   REQUIRE(c.run() == dcgan::Outcome::finished);
 
   REQUIRE(whole_stats.size() == size_t(kWhole));
@@ -352,12 +355,9 @@ TEST_CASE("Trainer: a stop request ends the run after the step, with a checkpoin
   // Bit-identical: 8 steps straight equal a run stopped after step 3 and resumed from its checkpoint.
   constexpr int64_t kWhole = 8, kStop = 3;
   std::vector<dcgan::StepStats> whole_stats, split_stats;
-  auto keep = [](std::vector<dcgan::StepStats>& into) {
-    return [&into](const dcgan::StepReport& r) { into.push_back(r.stats); };
-  };
   Tiny whole;
   dcgan::Trainer a = whole.trainer(schedule(2, kWhole));
-  a.callbacks().on_step = keep(whole_stats);
+  a.callbacks().on_step = keep_stats(whole_stats);
   REQUIRE(a.run() == dcgan::Outcome::finished);
 
   test::TempDir tmp;
@@ -382,7 +382,7 @@ TEST_CASE("Trainer: a stop request ends the run after the step, with a checkpoin
   dcgan::Trainer c = second.trainer(schedule(2, kWhole));
   c.resume(dcgan::load_checkpoint(path, second.g, second.d, second.opt_g, second.opt_d));
   REQUIRE(c.state().step == kStop);
-  c.callbacks().on_step = keep(split_stats);
+  c.callbacks().on_step = keep_stats(split_stats);
   REQUIRE(c.run() == dcgan::Outcome::finished);
   REQUIRE(split_stats.size() == whole_stats.size());
   for (size_t i = 0; i < whole_stats.size(); ++i) {
