@@ -5,6 +5,26 @@
 //   running_mean = (1 - m) running_mean + m mean;  running_var = (1 - m) running_var + m var * n/(n-1)
 // Evaluation uses the running statistics. gamma/beta may be null (no affine: gamma 1, beta 0); any
 // output pointer may be null when that result is not wanted. Outputs are overwritten.
+//
+// Synchronised (cross-replica) batch normalization splits the training passes where a data-parallel run
+// sums per-channel values over the replicas, each holding a slice of the global batch. `sums` is a
+// double [2C + 1] array: two per-channel sums, then the count n = N*S of the values they cover, so that
+// summing the arrays element-wise over the replicas also sums the counts (n_tot):
+//   batch_norm_channel_sums:    sums = [sum x | sum x^2 | n], in double, with no shift (a shift would have
+//                               to be common to all replicas; in double E[x^2] - E[x]^2 stays accurate to
+//                               ~1e-16 (mean/std)^2 relative, far below fp32 data's own resolution)
+//   (the replicas' sums are added)
+//   batch_norm_stats_from_sums: mean = S1 / n_tot, var = max(0, S2 / n_tot - mean^2) (biased),
+//                               invstd = 1 / sqrt(var + eps); the running update above with n_tot
+//   batch_norm_forward_eval with (mean, var) then writes y: the normalisation itself is the same
+//   batch_norm_backward_sums:   sums = [sum dy | sum dy xhat | n], xhat = (x - mean) invstd;
+//                               dgamma = sum dy xhat and dbeta = sum dy of this replica's values only
+//                               (data-parallel training averages them over the replicas with every other
+//                               gradient, which gives the global batch's)
+//   (the replicas' sums are added)
+//   batch_norm_backward_from_sums: dx = gamma invstd (dy - S_dy / n_tot - xhat S_dyxhat / n_tot)
+// With one replica (no summing) the passes give batch_norm_forward_train's and batch_norm_backward_train's
+// results. n_tot must be positive; with n_tot == 1 the running variance takes the biased one (0), as above.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +56,19 @@ template <class T>
 void batch_norm_backward_eval(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
                               const T* running_mean, const T* running_var, T eps, T* dx, T* dgamma,
                               T* dbeta);
+
+// The synchronised passes (see the top of this file); sums: double [2C + 1].
+template <class T>
+void batch_norm_channel_sums(const BatchNormGeometry& g, const T* x, double* sums);
+template <class T>
+void batch_norm_stats_from_sums(int channels, const double* sums, T eps, T momentum, T* mean, T* var,
+                                T* invstd, T* running_mean, T* running_var);
+template <class T>
+void batch_norm_backward_sums(const BatchNormGeometry& g, const T* x, const T* dy, const T* mean,
+                              const T* invstd, double* sums, T* dgamma, T* dbeta);
+template <class T>
+void batch_norm_backward_from_sums(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
+                                   const T* mean, const T* invstd, const double* sums, T* dx);
 }  // namespace cpu
 
 }  // namespace cudagan
@@ -75,5 +108,19 @@ void batch_norm_backward_train(const KernelContext& ctx, const BatchNormGeometry
 void batch_norm_backward_eval(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
                               const float* dy, const float* gamma, const float* running_mean,
                               const float* running_var, float eps, float* dx, float* dgamma, float* dbeta);
+
+// The synchronised passes; sums is a device double [2C + 1] array, read and written in stream order (no
+// host round trip: stats_from_sums reads the count from it on the device).
+void batch_norm_channel_sums(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                             double* sums);
+void batch_norm_stats_from_sums(const KernelContext& ctx, int channels, const double* sums, float eps,
+                                float momentum, float* mean, float* var, float* invstd, float* running_mean,
+                                float* running_var);
+void batch_norm_backward_sums(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                              const float* dy, const float* mean, const float* invstd, double* sums,
+                              float* dgamma, float* dbeta);
+void batch_norm_backward_from_sums(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                                   const float* dy, const float* gamma, const float* mean,
+                                   const float* invstd, const double* sums, float* dx);
 }  // namespace cuda
 }  // namespace cudagan

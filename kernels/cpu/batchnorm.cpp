@@ -9,6 +9,11 @@
 //                    dgamma = sum(dy xhat), dbeta = sum(dy)
 //   forward (eval):  y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
 //   backward (eval): dx = dy gamma / sqrt(running_var + eps), dgamma = sum(dy xhat), dbeta = sum(dy)
+//   synchronised (kernels/batchnorm.h): sums [sum x | sum x^2 | n] -> (summed over the replicas) ->
+//                    mean, var, invstd, the running update with the summed n;
+//                    sums [sum dy | sum dy xhat | n] -> (summed) ->
+//                    dx = gamma invstd (dy - sum(dy)/n - xhat sum(dy xhat)/n). The backward pair repeats
+//                    batch_norm_backward_train's loops and expressions, so one replica gives its bits.
 // gamma/beta null: no affine. Every output pointer may be null. Channels are independent, so each
 // reduction runs over one channel inside one thread: no atomics, and the result does not depend on
 // the thread count (bit-identical runs).
@@ -169,6 +174,99 @@ void batch_norm_backward_eval(const BatchNormGeometry& g, const T* x, const T* d
   }
 }
 
+template <class T>
+void batch_norm_channel_sums(const BatchNormGeometry& g, const T* x, double* sums) {
+  const int64_t spatial = g.spatial;
+  const int channels = g.channels;
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int c = 0; c < channels; ++c) {
+    // No shift, unlike batch_norm_forward_train: the replicas' sums are added, so a shift would have to be
+    // the same on all of them. In double, sum x^2 / n - mean^2 keeps ~16 - 2 log10(|mean| / std) digits,
+    // plenty for fp32 activations.
+    double sum = 0, sum_sq = 0;
+    for (int b = 0; b < g.batch; ++b) {
+      const T* xr = row_of(x, g, b, c);
+#pragma omp simd reduction(+ : sum, sum_sq)
+      for (int64_t s = 0; s < spatial; ++s) {
+        const double v = double(xr[s]);
+        sum += v;
+        sum_sq += v * v;
+      }
+    }
+    sums[c] = sum;
+    sums[channels + c] = sum_sq;
+  }
+  sums[2 * channels] = double(g.count());  // the count travels with the sums, and is summed with them
+}
+
+template <class T>
+void batch_norm_stats_from_sums(int channels, const double* sums, T eps, T momentum, T* mean, T* var,
+                                T* invstd, T* running_mean, T* running_var) {
+  const double n = sums[2 * channels];
+  const double m = double(momentum);
+  const double unbias = n > 1 ? n / (n - 1) : 1.0;  // as batch_norm_forward_train, with the global count
+  for (int c = 0; c < channels; ++c) {
+    const double mu = sums[c] / n;
+    const double v = std::max(0.0, sums[channels + c] / n - mu * mu);
+    const double is = 1.0 / std::sqrt(v + double(eps));
+    if (mean) mean[c] = T(mu);
+    if (var) var[c] = T(v);
+    if (invstd) invstd[c] = T(is);
+    if (running_mean) running_mean[c] = T((1.0 - m) * double(running_mean[c]) + m * mu);
+    if (running_var) running_var[c] = T((1.0 - m) * double(running_var[c]) + m * v * unbias);
+  }
+}
+
+template <class T>
+void batch_norm_backward_sums(const BatchNormGeometry& g, const T* x, const T* dy, const T* mean,
+                              const T* invstd, double* sums, T* dgamma, T* dbeta) {
+  const int64_t spatial = g.spatial;
+  const int channels = g.channels;
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int c = 0; c < channels; ++c) {
+    const double mu = double(mean[c]), is = double(invstd[c]);
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int b = 0; b < g.batch; ++b) {
+      const T* xr = row_of(x, g, b, c);
+      const T* dyr = row_of(dy, g, b, c);
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)
+      for (int64_t s = 0; s < spatial; ++s) {
+        sum_dy += double(dyr[s]);
+        sum_dy_xhat += double(dyr[s]) * ((double(xr[s]) - mu) * is);
+      }
+    }
+    sums[c] = sum_dy;
+    sums[channels + c] = sum_dy_xhat;
+    // This replica's share: the optimizer's gradient averaging over the replicas makes it the global one.
+    if (dgamma) dgamma[c] = T(sum_dy_xhat);
+    if (dbeta) dbeta[c] = T(sum_dy);
+  }
+  sums[2 * channels] = double(g.count());
+}
+
+template <class T>
+void batch_norm_backward_from_sums(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
+                                   const T* mean, const T* invstd, const double* sums, T* dx) {
+  if (!dx) return;
+  const int64_t rows = int64_t(g.batch) * g.channels, spatial = g.spatial;
+  const int channels = g.channels;
+  const double n = sums[2 * channels];  // the global count: every replica's values moved the statistics
+  // Element-wise once the sums are known: parallel over all N*C rows, as batch_norm_forward_eval.
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int c = int(r % channels);
+    const double is = double(invstd[c]);
+    // The constants and the expression of batch_norm_backward_train, in the same order.
+    const T k_t = T((gamma ? double(gamma[c]) : 1.0) * is), mean_dy = T(sums[c] / n), mean_t = mean[c];
+    const T xhat_coef = T(sums[channels + c] / n * is);
+    const T* xr = x + r * spatial;
+    const T* dyr = dy + r * spatial;
+    T* dxr = dx + r * spatial;
+#pragma omp simd
+    for (int64_t s = 0; s < spatial; ++s) dxr[s] = k_t * (dyr[s] - mean_dy - (xr[s] - mean_t) * xhat_coef);
+  }
+}
+
 #define CUDAGAN_INSTANTIATE_BATCH_NORM(T)                                                                    \
   template void batch_norm_forward_train<T>(const BatchNormGeometry&, const T*, const T*, const T*, T, T,    \
                                             T*, T*, T*, T*, T*);                                             \
@@ -177,7 +275,13 @@ void batch_norm_backward_eval(const BatchNormGeometry& g, const T* x, const T* d
   template void batch_norm_backward_train<T>(const BatchNormGeometry&, const T*, const T*, const T*,         \
                                              const T*, const T*, T*, T*, T*);                                \
   template void batch_norm_backward_eval<T>(const BatchNormGeometry&, const T*, const T*, const T*,          \
-                                            const T*, const T*, T, T*, T*, T*);
+                                            const T*, const T*, T, T*, T*, T*);                              \
+  template void batch_norm_channel_sums<T>(const BatchNormGeometry&, const T*, double*);                     \
+  template void batch_norm_stats_from_sums<T>(int, const double*, T, T, T*, T*, T*, T*, T*);                 \
+  template void batch_norm_backward_sums<T>(const BatchNormGeometry&, const T*, const T*, const T*,          \
+                                            const T*, double*, T*, T*);                                      \
+  template void batch_norm_backward_from_sums<T>(const BatchNormGeometry&, const T*, const T*, const T*,     \
+                                                 const T*, const T*, const double*, T*);
 CUDAGAN_INSTANTIATE_BATCH_NORM(float)
 CUDAGAN_INSTANTIATE_BATCH_NORM(double)
 #undef CUDAGAN_INSTANTIATE_BATCH_NORM

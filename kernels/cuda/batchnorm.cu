@@ -9,6 +9,11 @@
 //                    dx = gamma invstd (dy' - sum(dy')/n - xhat sum(dy' xhat)/n)
 //   forward (eval):  y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
 //   backward (eval): dx = dy gamma / sqrt(running_var + eps), dgamma = sum(dy xhat), dbeta = sum(dy)
+//   synchronised (kernels/batchnorm.h): channel_sums / backward_sums reduce one channel per block as the
+//                    training kernels do (no shift: the sums are added over the replicas) and write the count
+//                    to sums[2C]; stats_from_sums, one thread per channel, and backward_from_sums,
+//                    element-wise like forward_eval, read the (summed) count from device memory, so nothing
+//                    waits for the host.
 //
 // The training kernels run one block per channel: the block reduces the channel's sums (per-thread double
 // accumulators, then a fixed-order block reduction: deterministic), thread 0 turns them into the per-channel
@@ -199,7 +204,113 @@ static __global__ void backward_eval_kernel(int batch, int channels, int64_t spa
   }
 }
 
+// --- synchronised batch norm (see kernels/batchnorm.h) ---
+
+constexpr int kStatsBlock = 128;  // threads of stats_from_sums_kernel, one per channel
+
+// sums[c] = sum x, sums[C + c] = sum x^2 over channel c; sums[2C] = n (block 0 writes it).
+static __global__ void channel_sums_kernel(int batch, int channels, int64_t spatial, const float* x,
+                                           double* sums) {
+  __shared__ double scratch[kTrainBlock / kWarpSize];
+  const int64_t n = int64_t(batch) * spatial;
+  if (blockIdx.x == 0 && threadIdx.x == 0) sums[2 * int64_t(channels)] = double(n);
+  for (int c = blockIdx.x; c < channels; c += gridDim.x) {
+    double sum = 0.0, sum_sq = 0.0;
+    ChannelWalk it(threadIdx.x, blockDim.x, c, channels, spatial);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x, it.next()) {
+      const double v = double(x[it.addr]);
+      sum += v;
+      sum_sq += v * v;
+    }
+    sum = block_sum<kTrainBlock>(sum, scratch);
+    sum_sq = block_sum<kTrainBlock>(sum_sq, scratch);
+    if (threadIdx.x == 0) {
+      sums[c] = sum;
+      sums[int64_t(channels) + c] = sum_sq;
+    }
+  }
+}
+
+// Thread 0 of forward_train_kernel, from summed sums: the same expressions, with the count read from
+// sums[2C].
+static __global__ void stats_from_sums_kernel(int channels, const double* sums, float eps, float momentum,
+                                              float* mean, float* var, float* invstd, float* running_mean,
+                                              float* running_var) {
+  const double n = sums[2 * int64_t(channels)];
+  const double m = double(momentum);
+  const double unbias = n > 1.0 ? n / (n - 1.0) : 1.0;
+  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < channels;
+       c += int64_t(gridDim.x) * blockDim.x) {
+    const double mu = sums[c] / n;
+    const double v = fmax(0.0, __dsub_rn(sums[channels + c] / n, __dmul_rn(mu, mu)));
+    if (mean) mean[c] = float(mu);
+    if (var) var[c] = float(v);
+    if (invstd) invstd[c] = float(1.0 / sqrt(v + double(eps)));
+    if (running_mean)
+      running_mean[c] = float(__dadd_rn(__dmul_rn(1.0 - m, double(running_mean[c])), __dmul_rn(m, mu)));
+    if (running_var)
+      running_var[c] =
+          float(__dadd_rn(__dmul_rn(1.0 - m, double(running_var[c])), __dmul_rn(__dmul_rn(m, v), unbias)));
+  }
+}
+
+// The reduction half of backward_train_kernel: sums[c] = sum dy, sums[C + c] = sum dy xhat, sums[2C] = n, and
+// this replica's dgamma / dbeta.
+static __global__ void backward_sums_kernel(int batch, int channels, int64_t spatial, const float* x,
+                                            const float* dy, const float* mean, const float* invstd,
+                                            double* sums, float* dgamma, float* dbeta) {
+  __shared__ double scratch[kTrainBlock / kWarpSize];
+  const int64_t n = int64_t(batch) * spatial;
+  if (blockIdx.x == 0 && threadIdx.x == 0) sums[2 * int64_t(channels)] = double(n);
+  for (int c = blockIdx.x; c < channels; c += gridDim.x) {
+    const double mu = double(mean[c]), is = double(invstd[c]);
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    ChannelWalk it(threadIdx.x, blockDim.x, c, channels, spatial);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x, it.next()) {
+      const float g = dy[it.addr];
+      sum_dy += double(g);
+      sum_dy_xhat += double(g) * ((double(x[it.addr]) - mu) * is);
+    }
+    sum_dy = block_sum<kTrainBlock>(sum_dy, scratch);
+    sum_dy_xhat = block_sum<kTrainBlock>(sum_dy_xhat, scratch);
+    if (threadIdx.x == 0) {
+      sums[c] = sum_dy;
+      sums[int64_t(channels) + c] = sum_dy_xhat;
+      if (dgamma) dgamma[c] = float(sum_dy_xhat);
+      if (dbeta) dbeta[c] = float(sum_dy);
+    }
+  }
+}
+
+// The element-wise half of backward_train_kernel, with the summed count; laid out like forward_eval_kernel.
+static __global__ void backward_from_sums_kernel(int batch, int channels, int64_t spatial, const float* x,
+                                                 const float* dy, const float* gamma, const float* mean,
+                                                 const float* invstd, const double* sums, float* dx) {
+  const int64_t n = int64_t(batch) * spatial;
+  const int64_t start = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  const double total = sums[2 * int64_t(channels)];
+  for (int c = blockIdx.y; c < channels; c += gridDim.y) {
+    if (start >= n) break;
+    const float mean_t = mean[c];
+    const double is = double(invstd[c]);
+    const float k = float((gamma ? double(gamma[c]) : 1.0) * is);
+    const float mean_dy = float(sums[c] / total);
+    const float coef = float(sums[int64_t(channels) + c] / total * is);
+    ChannelWalk it(start, stride, c, channels, spatial);
+    for (int64_t j = start; j < n; j += stride, it.next())
+      dx[it.addr] = __fmul_rn(
+          k, __fsub_rn(__fsub_rn(dy[it.addr], mean_dy), __fmul_rn(__fsub_rn(x[it.addr], mean_t), coef)));
+  }
+}
+
 namespace {
+
+// forward_eval_kernel's grid: blockIdx.y over the channels, blockIdx.x over each channel's values.
+dim3 elementwise_grid(const BatchNormGeometry& g) {
+  const unsigned grid_y = unsigned(std::min(g.channels, kMaxGridY));
+  return dim3(grid_blocks(g.count(), kEvalBlock, std::max<int64_t>(1, kMaxGridBlocks / grid_y)), grid_y);
+}
 
 template <Activation A, bool kFuse>
 void launch_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
@@ -271,9 +382,7 @@ void batch_norm_forward_eval(const KernelContext& ctx, const BatchNormGeometry& 
                              const float* running_var, float eps, float* y) {
   check_geometry(g, "batch_norm_forward_eval");
   if (!y || g.count() == 0 || g.channels == 0) return;
-  const unsigned grid_y = unsigned(std::min(g.channels, kMaxGridY));
-  const unsigned grid_x = grid_blocks(g.count(), kEvalBlock, std::max<int64_t>(1, kMaxGridBlocks / grid_y));
-  forward_eval_kernel<<<dim3(grid_x, grid_y), kEvalBlock, 0, ctx.stream>>>(
+  forward_eval_kernel<<<elementwise_grid(g), kEvalBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, gamma, beta, running_mean, running_var, eps, y);
   CUDA_CHECK_LAUNCH(ctx, "forward_eval_kernel");
 }
@@ -328,6 +437,46 @@ void batch_norm_backward_eval(const KernelContext& ctx, const BatchNormGeometry&
   backward_eval_kernel<<<channel_blocks(g.channels), kTrainBlock, 0, ctx.stream>>>(
       g.batch, g.channels, g.spatial, x, dy, gamma, running_mean, running_var, eps, dx, dgamma, dbeta);
   CUDA_CHECK_LAUNCH(ctx, "backward_eval_kernel");
+}
+
+void batch_norm_channel_sums(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                             double* sums) {
+  check_geometry(g, "batch_norm_channel_sums");
+  // Always launched, also for an empty input: the count (and zero sums) must be written for the collective.
+  channel_sums_kernel<<<std::max(1u, channel_blocks(g.channels)), kTrainBlock, 0, ctx.stream>>>(
+      g.batch, g.channels, g.spatial, x, sums);
+  CUDA_CHECK_LAUNCH(ctx, "channel_sums_kernel");
+}
+
+void batch_norm_stats_from_sums(const KernelContext& ctx, int channels, const double* sums, float eps,
+                                float momentum, float* mean, float* var, float* invstd, float* running_mean,
+                                float* running_var) {
+  if (channels < 0)
+    throw InvalidArgument("cuda::batch_norm_stats_from_sums: invalid channel count " +
+                          std::to_string(channels));
+  if (channels == 0) return;
+  stats_from_sums_kernel<<<grid_blocks(channels, kStatsBlock), kStatsBlock, 0, ctx.stream>>>(
+      channels, sums, eps, momentum, mean, var, invstd, running_mean, running_var);
+  CUDA_CHECK_LAUNCH(ctx, "stats_from_sums_kernel");
+}
+
+void batch_norm_backward_sums(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                              const float* dy, const float* mean, const float* invstd, double* sums,
+                              float* dgamma, float* dbeta) {
+  check_geometry(g, "batch_norm_backward_sums");
+  backward_sums_kernel<<<std::max(1u, channel_blocks(g.channels)), kTrainBlock, 0, ctx.stream>>>(
+      g.batch, g.channels, g.spatial, x, dy, mean, invstd, sums, dgamma, dbeta);
+  CUDA_CHECK_LAUNCH(ctx, "backward_sums_kernel");
+}
+
+void batch_norm_backward_from_sums(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,
+                                   const float* dy, const float* gamma, const float* mean,
+                                   const float* invstd, const double* sums, float* dx) {
+  check_geometry(g, "batch_norm_backward_from_sums");
+  if (!dx || g.count() == 0 || g.channels == 0) return;
+  backward_from_sums_kernel<<<elementwise_grid(g), kEvalBlock, 0, ctx.stream>>>(
+      g.batch, g.channels, g.spatial, x, dy, gamma, mean, invstd, sums, dx);
+  CUDA_CHECK_LAUNCH(ctx, "backward_from_sums_kernel");
 }
 
 }  // namespace cudagan::cuda

@@ -6,6 +6,7 @@
 // below the tolerances the tests hold the backends to, and is rounded to T only when stored.
 // Same contract as kernels/batchnorm.h: gamma/beta null means no affine; any output may be null; with
 // one value per channel the running variance takes the biased variance (0) instead of dividing by 0.
+// The synchronised passes at the end follow kernels/batchnorm.h's definitions the same way.
 #pragma once
 
 #include <cmath>
@@ -154,6 +155,83 @@ void batch_norm_backward_eval(const BatchNormGeometry& g, const T* x, const T* d
     if (dgamma) dgamma[c] = T(sum_dy_xhat);
     if (dbeta) dbeta[c] = T(sum_dy);
   }
+}
+
+// The synchronised passes (kernels/batchnorm.h), straight from their definitions: sums [2C + 1] of plain
+// (unshifted) values accumulated in long double, and the statistics and dx from the summed arrays.
+template <class T>
+void batch_norm_channel_sums(const BatchNormGeometry& g, const T* x, double* sums) {
+  using Acc = long double;
+  for (int c = 0; c < g.channels; ++c) {
+    Acc sum = 0, sum_sq = 0;
+    for (int b = 0; b < g.batch; ++b)
+      for (int64_t s = 0; s < g.spatial; ++s) {
+        const Acc v = Acc(x[detail::bn_index(g, b, c, s)]);
+        sum += v;
+        sum_sq += v * v;
+      }
+    sums[c] = double(sum);
+    sums[g.channels + c] = double(sum_sq);
+  }
+  sums[2 * g.channels] = double(g.count());
+}
+
+template <class T>
+void batch_norm_stats_from_sums(int channels, const double* sums, T eps, T momentum, T* mean, T* var,
+                                T* invstd, T* running_mean, T* running_var) {
+  using Acc = long double;
+  const Acc n = Acc(sums[2 * channels]);
+  for (int c = 0; c < channels; ++c) {
+    const Acc mu = Acc(sums[c]) / n;
+    Acc v = Acc(sums[channels + c]) / n - mu * mu;  // E[x^2] - E[x]^2, which rounding may push below 0
+    if (v < 0) v = 0;
+    if (mean) mean[c] = T(mu);
+    if (var) var[c] = T(v);
+    if (invstd) invstd[c] = T(1 / std::sqrt(v + Acc(eps)));
+    const Acc m = Acc(momentum);
+    const Acc unbiased_var = n > 1 ? v * n / (n - 1) : v;
+    if (running_mean) running_mean[c] = T((1 - m) * Acc(running_mean[c]) + m * mu);
+    if (running_var) running_var[c] = T((1 - m) * Acc(running_var[c]) + m * unbiased_var);
+  }
+}
+
+template <class T>
+void batch_norm_backward_sums(const BatchNormGeometry& g, const T* x, const T* dy, const T* mean,
+                              const T* invstd, double* sums, T* dgamma, T* dbeta) {
+  using Acc = long double;
+  for (int c = 0; c < g.channels; ++c) {
+    Acc sum_dy = 0, sum_dy_xhat = 0;
+    for (int b = 0; b < g.batch; ++b)
+      for (int64_t s = 0; s < g.spatial; ++s) {
+        const int64_t i = detail::bn_index(g, b, c, s);
+        const Acc xhat = (Acc(x[i]) - Acc(mean[c])) * Acc(invstd[c]);
+        sum_dy += Acc(dy[i]);
+        sum_dy_xhat += Acc(dy[i]) * xhat;
+      }
+    sums[c] = double(sum_dy);
+    sums[g.channels + c] = double(sum_dy_xhat);
+    if (dgamma) dgamma[c] = T(sum_dy_xhat);
+    if (dbeta) dbeta[c] = T(sum_dy);
+  }
+  sums[2 * g.channels] = double(g.count());
+}
+
+// dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), the means over the global count sums[2C].
+template <class T>
+void batch_norm_backward_from_sums(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
+                                   const T* mean, const T* invstd, const double* sums, T* dx) {
+  using Acc = long double;
+  if (!dx) return;
+  const Acc n = Acc(sums[2 * g.channels]);
+  for (int b = 0; b < g.batch; ++b)
+    for (int c = 0; c < g.channels; ++c)
+      for (int64_t s = 0; s < g.spatial; ++s) {
+        const int64_t i = detail::bn_index(g, b, c, s);
+        const Acc is = Acc(invstd[c]);
+        const Acc xhat = (Acc(x[i]) - Acc(mean[c])) * is;
+        const Acc gam = gamma ? Acc(gamma[c]) : Acc(1);
+        dx[i] = T(gam * is * (Acc(dy[i]) - Acc(sums[c]) / n - xhat * Acc(sums[g.channels + c]) / n));
+      }
 }
 
 }  // namespace cudagan::reference

@@ -56,6 +56,31 @@ TEST_CASE("nn: FreezeGuard stops parameter gradients, not the gradient through t
   CHECK_FALSE(params[1].grad().defined());
 }
 
+TEST_CASE("nn: Module::apply visits the module, then its sub-modules recursively, in registration order",
+          "[nn]") {
+  Rng gen(4);
+  nn::Sequential net;
+  auto conv = net.emplace<nn::Conv2d>(gen, 1, 2, 3);
+  auto inner = net.emplace<nn::Sequential>();
+  auto bn = inner->emplace<nn::BatchNorm2d>(2);
+  auto relu = inner->emplace<nn::ReLU>();
+  auto last = net.emplace<nn::Tanh>();
+  std::vector<const nn::Module*> seen;
+  net.apply([&](nn::Module& m) { seen.push_back(&m); });
+  CHECK(seen ==
+        std::vector<const nn::Module*>{&net, conv.get(), inner.get(), bn.get(), relu.get(), last.get()});
+  // What it is for: finding every layer of a kind, here to change it.
+  int count = 0;
+  net.apply([&](nn::Module& m) {
+    if (auto* b = dynamic_cast<nn::BatchNorm2d*>(&m)) {
+      b->momentum = 0.5;
+      ++count;
+    }
+  });
+  CHECK(count == 1);
+  CHECK(bn->momentum == 0.5);
+}
+
 TEST_CASE("nn: default initialisation follows PyTorch's bounds and the seed", "[nn]") {
   Rng g1(5), g2(5);
   nn::Conv2d a(g1, 3, 16, 4), b(g2, 3, 16, 4);

@@ -1,7 +1,10 @@
 // Batch-normalization kernels: the CPU backend against the reference (float and double, training and
 // evaluation, with and without affine, batch 1 and 5, odd spatial sizes, many channels), the running
 // statistics and evaluation mode against the formulas written out here, and the reference's own
-// backward against finite differences, so that the oracle is checked too.
+// backward against finite differences, so that the oracle is checked too. The synchronised (cross-replica)
+// passes at the end: against the reference, and, run on slices of a batch with their sums added as an
+// all-reduce would, against the training passes on the whole batch.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -439,4 +442,248 @@ TEST_CASE("batchnorm reference backward matches finite differences of its forwar
       require_close(dbeta, numeric(in.beta), 1e-8, 1e-7, "dbeta, " + what);
     }
   }
+}
+
+// --- synchronised batch norm: the split passes of kernels/batchnorm.h ------------------------------------
+
+namespace {
+
+// sums[0, C) and sums[C, 2C) each against their own scale (double sums of up to 4096 terms in another order
+// than the long double reference's: ~1e-14 relative; a wrong term is off by far more than 1e-12), the count
+// exactly.
+void require_sums_close(const std::vector<double>& actual, const std::vector<double>& expected, int channels,
+                        const std::string& what) {
+  REQUIRE(actual.size() == size_t(2 * channels + 1));
+  REQUIRE(expected.size() == actual.size());
+  const auto half = [&](const std::vector<double>& v, int k) {
+    return std::vector<double>(v.begin() + int64_t(k) * channels, v.begin() + int64_t(k + 1) * channels);
+  };
+  cudagan::test::require_close_to_scale(half(actual, 0), half(expected, 0), 1e-12, what + " (first sums)");
+  cudagan::test::require_close_to_scale(half(actual, 1), half(expected, 1), 1e-12, what + " (second sums)");
+  REQUIRE(actual.back() == expected.back());
+}
+
+// N split into `replicas` slices of N / replicas or one more, in order (an uneven split when N is odd).
+std::vector<int> split_batch(int batch, int replicas) {
+  std::vector<int> sizes;
+  for (int r = 0; r < replicas; ++r) sizes.push_back(batch / replicas + (r < batch % replicas ? 1 : 0));
+  return sizes;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("batchnorm synchronised passes: cpu matches reference", "[batchnorm][reference][sync]",
+                   float, double) {
+  using T = TestType;
+  const double tol = kTol<T>;
+  const T eps = T(kEps), momentum = T(kMomentum);
+  uint64_t seed = 8000;
+  for (const Shape& shape : kShapes) {
+    for (bool affine : {true, false}) {
+      const std::string what = describe(shape, affine);
+      INFO(what);
+      const BatchNormGeometry g = geometry(shape);
+      const int c = g.channels;
+      const Inputs<T> in = make_inputs<T>(g, seed += 10);
+      const T* gamma = affine ? in.gamma.data() : nullptr;
+
+      auto sums_cpu = nans<double>(2 * c + 1), sums_ref = nans<double>(2 * c + 1);
+      cpu::batch_norm_channel_sums<T>(g, in.x.data(), sums_cpu.data());
+      ref::batch_norm_channel_sums<T>(g, in.x.data(), sums_ref.data());
+      require_sums_close(sums_cpu, sums_ref, c, "channel sums, " + what);
+      REQUIRE(sums_cpu.back() == double(g.count()));
+
+      // Both from the same sums, so that only the statistics' own arithmetic is compared. The CPU forms
+      // E[x^2] - mean^2 in double, the reference in long double: the CPU's variance may be off by a few
+      // roundings of E[x^2] (2^-53 each), which is all of it when the variance is 0 (one value per channel),
+      // and invstd by that over 2 (var + eps) relative.
+      double ex2_max = 0;
+      for (int i = 0; i < c; ++i) ex2_max = std::max(ex2_max, sums_cpu[size_t(c + i)] / sums_cpu.back());
+      const double var_atol = tol + 4 * std::ldexp(ex2_max, -53);
+      auto mean_cpu = nans<T>(c), var_cpu = nans<T>(c), invstd_cpu = nans<T>(c);
+      auto mean_ref = nans<T>(c), var_ref = nans<T>(c), invstd_ref = nans<T>(c);
+      auto rm_cpu = in.running_mean, rv_cpu = in.running_var, rm_ref = in.running_mean,
+           rv_ref = in.running_var;
+      cpu::batch_norm_stats_from_sums<T>(c, sums_cpu.data(), eps, momentum, mean_cpu.data(), var_cpu.data(),
+                                         invstd_cpu.data(), rm_cpu.data(), rv_cpu.data());
+      ref::batch_norm_stats_from_sums<T>(c, sums_cpu.data(), eps, momentum, mean_ref.data(), var_ref.data(),
+                                         invstd_ref.data(), rm_ref.data(), rv_ref.data());
+      require_close(mean_cpu, mean_ref, tol, tol, "mean, " + what);
+      require_close(var_cpu, var_ref, var_atol, tol, "var, " + what);
+      const double var_min = double(*std::min_element(var_ref.begin(), var_ref.end()));
+      const double invstd_rtol = tol + var_atol / (2 * (var_min + kEps));
+      require_close(invstd_cpu, invstd_ref, tol, invstd_rtol, "invstd, " + what);
+      require_close(rm_cpu, rm_ref, tol, tol, "running mean, " + what);
+      require_close(rv_cpu, rv_ref, tol, tol, "running var, " + what);
+
+      auto bsums_cpu = nans<double>(2 * c + 1), bsums_ref = nans<double>(2 * c + 1);
+      auto dgamma_cpu = nans<T>(c), dbeta_cpu = nans<T>(c), dgamma_ref = nans<T>(c), dbeta_ref = nans<T>(c);
+      cpu::batch_norm_backward_sums<T>(g, in.x.data(), in.dy.data(), mean_ref.data(), invstd_ref.data(),
+                                       bsums_cpu.data(), dgamma_cpu.data(), dbeta_cpu.data());
+      ref::batch_norm_backward_sums<T>(g, in.x.data(), in.dy.data(), mean_ref.data(), invstd_ref.data(),
+                                       bsums_ref.data(), dgamma_ref.data(), dbeta_ref.data());
+      require_sums_close(bsums_cpu, bsums_ref, c, "gradient sums, " + what);
+      require_close(dgamma_cpu, dgamma_ref, tol, tol, "dgamma, " + what);
+      require_close(dbeta_cpu, dbeta_ref, tol, tol, "dbeta, " + what);
+
+      auto dx_cpu = nans<T>(g.elems()), dx_ref = nans<T>(g.elems());
+      cpu::batch_norm_backward_from_sums<T>(g, in.x.data(), in.dy.data(), gamma, mean_ref.data(),
+                                            invstd_ref.data(), bsums_cpu.data(), dx_cpu.data());
+      ref::batch_norm_backward_from_sums<T>(g, in.x.data(), in.dy.data(), gamma, mean_ref.data(),
+                                            invstd_ref.data(), bsums_cpu.data(), dx_ref.data());
+      require_close(dx_cpu, dx_ref, tol, tol, "dx, " + what);
+    }
+  }
+}
+
+// The point of the split: each replica sums its slice, the sums are added, and every replica then normalises
+// and backpropagates with the global batch's statistics. Concatenated, the replicas' y and dx are the
+// training passes' on the whole batch, every replica's running statistics are the whole batch's, and the
+// replicas' dgamma / dbeta add up to the whole batch's. One replica (no split) must give the training
+// backward bit for bit (same loops, same expressions); the forward differs only by the training kernel's
+// shift, within rounding.
+TEMPLATE_TEST_CASE(
+    "batchnorm synchronised passes over slices of a batch give the training passes of the whole",
+    "[batchnorm][sync]", float, double) {
+  using T = TestType;
+  const double tol = kTol<T>;
+  const T eps = T(kEps), momentum = T(kMomentum);
+  uint64_t seed = 9000;
+  for (const Shape& shape : kShapes) {
+    for (int replicas = 1; replicas <= std::min(3, shape.n); ++replicas) {
+      const bool affine = replicas != 2;  // both kinds, without tripling the cases
+      const std::string what = describe(shape, affine) + ", " + std::to_string(replicas) + " replicas";
+      INFO(what);
+      const BatchNormGeometry g = geometry(shape);
+      const int c = g.channels;
+      const Inputs<T> in = make_inputs<T>(g, seed += 10);
+      const T* gamma = affine ? in.gamma.data() : nullptr;
+      const T* beta = affine ? in.beta.data() : nullptr;
+
+      // The whole batch.
+      auto y = nans<T>(g.elems()), mean = nans<T>(c), invstd = nans<T>(c);
+      auto rm = in.running_mean, rv = in.running_var;
+      cpu::batch_norm_forward_train<T>(g, in.x.data(), gamma, beta, eps, momentum, y.data(), mean.data(),
+                                       invstd.data(), rm.data(), rv.data());
+      auto dx = nans<T>(g.elems()), dgamma = nans<T>(c), dbeta = nans<T>(c);
+      cpu::batch_norm_backward_train<T>(g, in.x.data(), in.dy.data(), gamma, mean.data(), invstd.data(),
+                                        dx.data(), dgamma.data(), dbeta.data());
+
+      // The replicas: slices along N, which are contiguous in [N, C, S].
+      struct Replica {
+        BatchNormGeometry g;
+        int64_t offset;  // of its first element in the batch
+        std::vector<T> mean, var, invstd, rm, rv, dgamma, dbeta;
+      };
+      std::vector<Replica> parts;
+      int64_t offset = 0;
+      for (int n : split_batch(shape.n, replicas)) {
+        Replica p;
+        p.g = g;
+        p.g.batch = n;
+        p.offset = offset;
+        offset += p.g.elems();
+        p.mean = p.var = p.invstd = p.dgamma = p.dbeta = nans<T>(c);
+        p.rm = in.running_mean;
+        p.rv = in.running_var;
+        parts.push_back(std::move(p));
+      }
+      REQUIRE(offset == g.elems());
+
+      // Forward: sums, added (the all-reduce), statistics, then the evaluation kernel with them.
+      std::vector<double> total(size_t(2 * c + 1), 0.0);
+      for (const Replica& p : parts) {
+        auto sums = nans<double>(2 * c + 1);
+        cpu::batch_norm_channel_sums<T>(p.g, in.x.data() + p.offset, sums.data());
+        for (size_t i = 0; i < total.size(); ++i) total[i] += sums[i];
+      }
+      REQUIRE(total.back() == double(g.count()));
+      auto y_split = nans<T>(g.elems());
+      for (Replica& p : parts) {
+        cpu::batch_norm_stats_from_sums<T>(c, total.data(), eps, momentum, p.mean.data(), p.var.data(),
+                                           p.invstd.data(), p.rm.data(), p.rv.data());
+        cpu::batch_norm_forward_eval<T>(p.g, in.x.data() + p.offset, gamma, beta, p.mean.data(), p.var.data(),
+                                        eps, y_split.data() + p.offset);
+      }
+      require_close(y_split, y, tol, tol, "y, " + what);
+      for (const Replica& p : parts) {
+        require_close(p.mean, mean, tol, tol, "mean, " + what);
+        require_close(p.invstd, invstd, tol, tol, "invstd, " + what);
+        require_close(p.rm, rm, tol, tol, "running mean, " + what);
+        require_close(p.rv, rv, tol, tol, "running var, " + what);
+      }
+
+      // Backward, each replica with its own (identical) statistics.
+      std::fill(total.begin(), total.end(), 0.0);
+      std::vector<double> dgamma_sum(size_t(c), 0.0), dbeta_sum(size_t(c), 0.0);
+      for (Replica& p : parts) {
+        auto sums = nans<double>(2 * c + 1);
+        cpu::batch_norm_backward_sums<T>(p.g, in.x.data() + p.offset, in.dy.data() + p.offset, p.mean.data(),
+                                         p.invstd.data(), sums.data(), p.dgamma.data(), p.dbeta.data());
+        for (size_t i = 0; i < total.size(); ++i) total[i] += sums[i];
+        for (size_t i = 0; i < size_t(c); ++i)
+          dgamma_sum[i] += double(p.dgamma[i]), dbeta_sum[i] += double(p.dbeta[i]);
+      }
+      auto dx_split = nans<T>(g.elems());
+      for (const Replica& p : parts)
+        cpu::batch_norm_backward_from_sums<T>(p.g, in.x.data() + p.offset, in.dy.data() + p.offset, gamma,
+                                              p.mean.data(), p.invstd.data(), total.data(),
+                                              dx_split.data() + p.offset);
+      require_close(dx_split, dx, tol, tol, "dx, " + what);
+      // Sums of O(n) terms: against their own scale.
+      cudagan::test::require_close_to_scale(dgamma_sum, dgamma, tol,
+                                            "dgamma summed over the replicas, " + what);
+      cudagan::test::require_close_to_scale(dbeta_sum, dbeta, tol, "dbeta summed over the replicas, " + what);
+
+      if (replicas == 1) {
+        // Given the training forward's statistics, the split backward is the training backward exactly.
+        auto sums = nans<double>(2 * c + 1);
+        auto dx1 = nans<T>(g.elems()), dgamma1 = nans<T>(c), dbeta1 = nans<T>(c);
+        cpu::batch_norm_backward_sums<T>(g, in.x.data(), in.dy.data(), mean.data(), invstd.data(),
+                                         sums.data(), dgamma1.data(), dbeta1.data());
+        cpu::batch_norm_backward_from_sums<T>(g, in.x.data(), in.dy.data(), gamma, mean.data(), invstd.data(),
+                                              sums.data(), dx1.data());
+        require_equal(dx1, dx, "one replica's dx, " + what);
+        require_equal(dgamma1, dgamma, "one replica's dgamma, " + what);
+        require_equal(dbeta1, dbeta, "one replica's dbeta, " + what);
+      }
+    }
+  }
+}
+
+TEST_CASE("batchnorm synchronised passes: null outputs are skipped, the sums are always written",
+          "[batchnorm][sync]") {
+  using T = float;
+  const Shape shape{3, 5, 3, 3};
+  const BatchNormGeometry g = geometry(shape);
+  const int c = g.channels;
+  const Inputs<T> in = make_inputs<T>(g, 9500);
+  auto sums = nans<double>(2 * c + 1);
+  cpu::batch_norm_channel_sums<T>(g, in.x.data(), sums.data());
+  auto mean = nans<T>(c), invstd = nans<T>(c), var = nans<T>(c);
+  cpu::batch_norm_stats_from_sums<T>(c, sums.data(), T(kEps), T(kMomentum), mean.data(), var.data(),
+                                     invstd.data(), nullptr, nullptr);
+  {
+    auto mean2 = nans<T>(c), rv2 = in.running_var, rv = in.running_var;
+    cpu::batch_norm_stats_from_sums<T>(c, sums.data(), T(kEps), T(kMomentum), nullptr, nullptr, nullptr,
+                                       nullptr, rv.data());
+    cpu::batch_norm_stats_from_sums<T>(c, sums.data(), T(kEps), T(kMomentum), mean2.data(), nullptr, nullptr,
+                                       nullptr, rv2.data());
+    require_equal(mean2, mean, "mean alone");
+    require_equal(rv2, rv, "running var alone");
+  }
+  auto bsums = nans<double>(2 * c + 1), bsums2 = nans<double>(2 * c + 1);
+  auto dgamma = nans<T>(c), dbeta = nans<T>(c);
+  cpu::batch_norm_backward_sums<T>(g, in.x.data(), in.dy.data(), mean.data(), invstd.data(), bsums.data(),
+                                   dgamma.data(), dbeta.data());
+  cpu::batch_norm_backward_sums<T>(g, in.x.data(), in.dy.data(), mean.data(), invstd.data(), bsums2.data(),
+                                   nullptr, nullptr);
+  require_equal(bsums2, bsums, "gradient sums without dgamma, dbeta");
+  // dgamma / dbeta are the sums rounded to T.
+  for (int i = 0; i < c; ++i) {
+    REQUIRE(dgamma[size_t(i)] == T(bsums[size_t(c + i)]));
+    REQUIRE(dbeta[size_t(i)] == T(bsums[size_t(i)]));
+  }
+  cpu::batch_norm_backward_from_sums<T>(g, in.x.data(), in.dy.data(), nullptr, mean.data(), invstd.data(),
+                                        bsums.data(), nullptr);  // nothing wanted, nothing touched
 }

@@ -73,6 +73,24 @@ void Module::zero_grad() {
   for (Tensor& t : parameters()) t.zero_grad();
 }
 
+void Module::apply(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& [name, child] : children_) child->apply(fn);
+}
+
+LocalBatchNorm::LocalBatchNorm(Module& net) {
+  net.apply([this](Module& m) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) saved_.emplace_back(bn, bn->across_replicas);
+  });
+  // Cleared only once all are saved: nothing below can throw, so no setting is lost half-way (and a
+  // BatchNorm2d reached twice, a shared sub-module, is saved twice with its own setting).
+  for (auto& [bn, across] : saved_) bn->across_replicas = nullptr;
+}
+
+LocalBatchNorm::~LocalBatchNorm() {
+  for (auto& [bn, across] : saved_) bn->across_replicas = across;
+}
+
 FreezeGuard::FreezeGuard(const Module& m) {
   for (Tensor& p : m.parameters()) {
     saved_.emplace_back(p, p.requires_grad());
@@ -137,11 +155,13 @@ BatchNorm2d::BatchNorm2d(int channels, double eps, double momentum, bool affine)
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
-  return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
+                      across_replicas);
 }
 
 Tensor BatchNorm2d::forward_relu(const Tensor& x, double negative_slope) {
-  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, negative_slope);
+  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, negative_slope,
+                           across_replicas);
 }
 
 Linear::Linear(Rng& gen, int in_features, int out_features, bool bias) {

@@ -5,6 +5,7 @@
 // the device the module is moved to afterwards.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 
 namespace cudagan {
 class Rng;
+class ReplicaSum;  // cudagan/ops/ops.h
 }
 
 namespace cudagan::nn {
@@ -51,6 +53,10 @@ class Module {
   // optimizer's) stay valid. Throws cudagan::Error for an unavailable device.
   void to(Device device);
   void zero_grad();  // drops every parameter's gradient
+  // Calls fn on this module, then on each sub-module recursively, in registration order (pre-order, as
+  // named_parameters() walks them): how a library finds the layers it configures, e.g. every
+  // BatchNorm2d by dynamic_cast. Each module is visited once per path that reaches it.
+  void apply(const std::function<void(Module&)>& fn);
 
  protected:
   // Adds a parameter (sets requires_grad on it) or a buffer under `name`. The returned reference
@@ -109,6 +115,10 @@ class BatchNorm2d : public Module {
   Tensor forward_relu(const Tensor& x, double negative_slope);
   Tensor weight, bias, running_mean, running_var;
   double eps, momentum;
+  // Set: synchronised batchnorm, the training statistics of the global batch of a data-parallel run
+  // (batch_norm2d's `across`; every replica's forward and backward then take part in a collective).
+  // Null (the default): this replica's batch alone. cudagan::dist::synchronize_batchnorm sets it.
+  std::shared_ptr<const ReplicaSum> across_replicas;
 };
 
 // Linear(in, out): weight [out, in], bias [out], U(+-1/sqrt(in)); forward [N, in] -> [N, out].
@@ -184,6 +194,21 @@ class FreezeGuard {
 
  private:
   std::vector<std::pair<Tensor, bool>> saved_;  // each parameter and its requires_grad before
+};
+
+// Makes every BatchNorm2d in a module use its local batch statistics (across_replicas null) for the
+// guard's lifetime, restoring each one's setting when it ends, also on an exception: for a forward pass
+// that one replica runs alone (rank 0 drawing a sample grid in training mode), which must not enter a
+// collective that the other replicas never join.
+class LocalBatchNorm {
+ public:
+  explicit LocalBatchNorm(Module& net);
+  ~LocalBatchNorm();
+  LocalBatchNorm(const LocalBatchNorm&) = delete;
+  LocalBatchNorm& operator=(const LocalBatchNorm&) = delete;
+
+ private:
+  std::vector<std::pair<BatchNorm2d*, std::shared_ptr<const ReplicaSum>>> saved_;  // each one and its setting
 };
 
 }  // namespace cudagan::nn

@@ -5,6 +5,7 @@
 // There is no broadcasting.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "cudagan/core/tensor.h"
@@ -21,21 +22,48 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, in
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, int stride = 1,
                         int padding = 0);
 
+// Sums small tensors element-wise across the replicas of a data-parallel run, in place: the hook of
+// synchronised batchnorm. cudagan::dist implements it over MPI (CPU tensors) and NCCL (CUDA tensors).
+class ReplicaSum {
+ public:
+  virtual ~ReplicaSum() = default;
+  // Every replica calls this with a tensor of the same shape (float64, contiguous, on the op's device),
+  // in the same order; on return each holds the element-wise sum over all replicas.
+  // On a GPU the tensor is float64 storage that Tensor::empty would not make (no GPU op computes in
+  // float64): reach it through data<double>() / raw_data() (a device pointer, its values ready in the
+  // order of the device's engine stream), or to_vector() and copy_() from a CPU float64 tensor.
+  virtual void sum_(Tensor& t) const = 0;
+};
+
 // x [N, C, H, W] (or [N, C]); gamma/beta [C] or undefined (no affine); running_mean/var [C] buffers.
 // training: normalizes with the batch statistics (biased variance) and, when running buffers are
 // given, updates them in place with `momentum` (unbiased variance); otherwise uses the running ones.
 // Output: x's shape. Throws for another rank, vectors not of shape [C], gamma without beta (or the
-// reverse), eval mode without running statistics, or training with one value per channel.
+// reverse), eval mode without running statistics, or training with one value per channel (unless
+// synchronised, below).
+//
+// `across` (training only; eval mode ignores it) makes it synchronised batchnorm: the statistics are
+// those of the global batch, the concatenation of every replica's x. The forward pass calls
+// across->sum_ once (on [sum x | sum x^2 | count] per channel), the backward pass once (on the two
+// gradient sums), also when x needs no gradient: every replica must run the same ops in the same order,
+// or the collective behind sum_ waits forever. The running statistics and dx are the global batch's;
+// gamma's and beta's gradients are this replica's share, whose sum over the replicas (what averaging the
+// gradients of a data-parallel run scales) is the global batch's. A replica's slice may then hold a single
+// value per channel: the count that matters is the global one, and a throw on one replica alone would
+// leave the others waiting (with one value per channel in all, the variance is 0 and y = beta). Without
+// `across`, the local batch's statistics, as before.
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                    const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+                    const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5,
+                    std::shared_ptr<const ReplicaSum> across = nullptr);
 // batch_norm2d followed by relu (negative_slope 0) or leaky_relu(negative_slope), as one op: on a GPU in
 // training mode one fused pass each way; elsewhere the two kernels in turn, bit for bit the two ops' result
 // on the CPU (a fused GPU pass rounds like the separate ones to fp32 accuracy). It keeps only its output for
 // the backward pass, not the normalised values. nn::Sequential uses it for a BatchNorm2d followed by a ReLU
-// or LeakyReLU. Throws as batch_norm2d does, and for negative_slope < 0.
+// or LeakyReLU. Throws as batch_norm2d does, and for negative_slope < 0. With `across` (as batch_norm2d's)
+// the activation runs as its own kernel after the synchronised normalisation, on a GPU too.
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                          const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5,
-                         double negative_slope = 0.0);
+                         double negative_slope = 0.0, std::shared_ptr<const ReplicaSum> across = nullptr);
 
 // Element-wise, any shape, same shape out.
 Tensor relu(const Tensor& x);                             // max(x, 0)
