@@ -685,3 +685,39 @@ TEST_CASE("data: loader: destruction mid-epoch and restarting epochs mid-way", "
   REQUIRE_THROWS_WITH(DataLoader(fast, 0, 1, 0), Contains("batch size"));
   REQUIRE_THROWS_WITH(DataLoader(fast, 4, 1, -1), Contains("workers"));
 }
+
+TEST_CASE("data: loader: shards of a batch, one per rank, together are the unsharded batch", "[data]") {
+  const std::set<int64_t> bad = {7, 30};  // replacements happen by position, so shards agree on them too
+  IndexDataset d(101, bad);
+  DataLoader whole(d, 12, 9, 0);
+  const auto expected = run_epoch(whole, 2);
+  for (int ranks : {2, 3, 4}) {
+    std::vector<std::vector<std::vector<int>>> shards;
+    for (int r = 0; r < ranks; ++r) {
+      DataLoader part(d, 12, 9, r % 2 == 0 ? 0 : 2, true, Shard{r, ranks});  // workers or not: the same
+      CHECK(part.batch_size() == 12);
+      CHECK(part.shard_batch_size() == 12 / ranks);
+      CHECK(part.batches_per_epoch() == whole.batches_per_epoch());
+      shards.push_back(run_epoch(part, 2));
+    }
+    for (size_t k = 0; k < expected.size(); ++k) {
+      std::vector<int> joined;
+      for (const auto& shard : shards) {
+        REQUIRE(shard.size() == expected.size());
+        joined.insert(joined.end(), shard[k].begin(), shard[k].end());
+      }
+      CHECK(joined == expected[k]);
+    }
+  }
+  // Resuming a shard mid-epoch lands on the same share.
+  DataLoader part(d, 12, 9, 0, true, Shard{1, 3});
+  const auto all = run_epoch(part, 2);
+  CHECK(run_epoch(part, 2, 3) == std::vector<std::vector<int>>(all.begin() + 3, all.end()));
+}
+
+TEST_CASE("data: loader: impossible shards are refused with the reason", "[data]") {
+  IndexDataset d(50);
+  CHECK_THROWS_WITH(DataLoader(d, 10, 1, 0, true, Shard{0, 3}), Contains("does not divide into 3 equal shares"));
+  CHECK_THROWS_WITH(DataLoader(d, 10, 1, 0, true, Shard{2, 2}), Contains("must be in [0, count)"));
+  CHECK_THROWS_WITH(DataLoader(d, 10, 1, 0, false, Shard{0, 2}), Contains("drops the last partial batch"));
+}

@@ -39,18 +39,24 @@ struct DataLoader::Impl {
     int chunks_left = 0;
   };
 
-  Impl(const Dataset& d, int b, uint64_t s, int w, bool drop)
+  Impl(const Dataset& d, int b, uint64_t s, int w, bool drop, Shard sh)
       : dataset(d),
         batch_size(b),
         seed(s),
         workers(w),
         drop_last(drop),
         n(d.size()),
-        chunk(w == 0 ? b : std::clamp((b + w - 1) / w, 1, kMaxChunk)) {
+        shard(sh),
+        shard_rows(b / sh.count),
+        shard_offset(int64_t(sh.index) * (b / sh.count)),
+        chunk(w == 0 ? shard_rows : std::clamp((shard_rows + w - 1) / w, 1, kMaxChunk)) {
     batches = drop_last ? n / batch_size : (n + batch_size - 1) / batch_size;
   }
 
-  int64_t batch_rows(int64_t k) const { return std::min<int64_t>(batch_size, n - k * batch_size); }
+  // This shard's rows of batch k: all of a full batch's share; with one shard, the last batch may be short.
+  int64_t batch_rows(int64_t k) const {
+    return std::min<int64_t>(shard_rows, n - k * batch_size - shard_offset);
+  }
   int chunks_in(int64_t k) const { return int((batch_rows(k) + chunk - 1) / chunk); }
 
   Batch make_batch(int64_t k) const {
@@ -70,7 +76,7 @@ struct DataLoader::Impl {
     const int64_t numel = dataset.sample_numel();
     float* images = batch.images.data<float>();
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t position = k * batch_size + r;
+      const int64_t position = k * batch_size + shard_offset + r;
       bool ok = false;
       for (int64_t t = 0; t < n && !ok; ++t) {
         const int64_t index = perm[size_t((position + t) % n)];
@@ -178,6 +184,9 @@ struct DataLoader::Impl {
   const int workers;
   const bool drop_last;
   const int64_t n;
+  const Shard shard;
+  const int shard_rows;        // rows of each batch this loader delivers: batch_size / shard count
+  const int64_t shard_offset;  // where they start in the global batch
   const int chunk;  // rows per work item
   int64_t batches = 0;
 
@@ -207,12 +216,19 @@ struct DataLoader::Impl {
   std::vector<std::thread> threads;
 };
 
-DataLoader::DataLoader(const Dataset& dataset, int batch_size, uint64_t seed, int workers, bool drop_last) {
+DataLoader::DataLoader(const Dataset& dataset, int batch_size, uint64_t seed, int workers, bool drop_last,
+                       Shard shard) {
   CUDAGAN_CHECK(batch_size >= 1, "batch size must be at least 1, got ", batch_size);
+  CUDAGAN_CHECK(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count, "data shard ", shard.index,
+                " of ", shard.count, " does not exist: the index must be in [0, count)");
+  CUDAGAN_CHECK(batch_size % shard.count == 0, "the batch size ", batch_size, " does not divide into ",
+                shard.count, " equal shares (one per rank): use a multiple of ", shard.count);
+  CUDAGAN_CHECK(drop_last || shard.count == 1,
+                "a sharded DataLoader drops the last partial batch (drop_last), so that every rank has a share");
   CUDAGAN_CHECK(workers >= 0,
                 "the number of data workers must be 0 (decode on the calling thread) or more, got ", workers);
   CUDAGAN_CHECK(dataset.size() > 0, "the dataset is empty: ", dataset.describe());
-  impl_ = std::make_unique<Impl>(dataset, batch_size, seed, workers, drop_last);
+  impl_ = std::make_unique<Impl>(dataset, batch_size, seed, workers, drop_last, shard);
   try {
     for (int i = 0; i < workers; ++i) impl_->threads.emplace_back([this] { impl_->worker(); });
   } catch (...) {  // could not start a thread: join those that did start
@@ -227,6 +243,8 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::batches_per_epoch() const { return impl_->batches; }
 int DataLoader::batch_size() const { return impl_->batch_size; }
+int DataLoader::shard_batch_size() const { return impl_->shard_rows; }
+Shard DataLoader::shard() const { return impl_->shard; }
 
 void DataLoader::start_epoch(int64_t epoch) {
   CUDAGAN_CHECK(epoch >= 0, "epoch must be 0 or more, got ", epoch);

@@ -107,6 +107,12 @@ struct Batch {
   std::vector<int> labels;
 };
 
+// Which share of every batch a DataLoader delivers (data-parallel training: one share per rank).
+struct Shard {
+  int index = 0;  // this loader's share, 0 .. count - 1
+  int count = 1;  // how many shares each batch is split into
+};
+
 // Shuffles a dataset into batches, decoding on worker threads.
 //
 // An epoch is a permutation of the dataset derived from (seed, epoch) only (epoch_permutation).
@@ -126,20 +132,28 @@ struct Batch {
 // calling thread inside next(). Prefetching starts at the first next() of an epoch, so
 // start_epoch() followed by skip() decodes nothing it does not deliver.
 //
+// Sharding (data-parallel training): with Shard{r, R}, batch_size is the GLOBAL batch and this loader
+// delivers its r-th share of each, the rows [r B/R, (r+1) B/R) of global batch k. R loaders with the
+// same seed, r = 0 .. R-1, together deliver exactly the batches of one unsharded loader, each image once.
+//
 // The dataset must outlive the loader. One thread drives the loader (its methods are not to be
 // called concurrently); destroying it at any time, mid-epoch included, stops and joins the workers.
 class DataLoader {
  public:
   static constexpr int kPrefetchBatches = 4;
 
-  // Throws cudagan::Error for batch_size < 1, workers < 0 or an empty dataset.
-  DataLoader(const Dataset& dataset, int batch_size, uint64_t seed, int workers, bool drop_last = true);
+  // Throws cudagan::Error for batch_size < 1, workers < 0, an empty dataset, a shard outside
+  // [0, count), a batch_size that count does not divide, or a sharded loader without drop_last.
+  DataLoader(const Dataset& dataset, int batch_size, uint64_t seed, int workers, bool drop_last = true,
+             Shard shard = {});
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
   int64_t batches_per_epoch() const;
-  int batch_size() const;
+  int batch_size() const;        // the (global) batch size
+  int shard_batch_size() const;  // the rows of a full batch this loader delivers: batch_size / shards
+  Shard shard() const;
   // Begins epoch `epoch` (>= 0) at its first batch, dropping whatever the previous one had in flight.
   void start_epoch(int64_t epoch);
   // Moves `batches` (>= 0) batches ahead within the current epoch without decoding them (resuming
