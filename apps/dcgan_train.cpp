@@ -3,14 +3,20 @@
 //
 // The loop itself is dcgan::Trainer's (models/include/cudagan/trainer.h): this file builds what it trains
 // (or resumes it) and hands the Trainer's events to train_events.h, which writes the outputs.
+//
+// Under mpirun (a build with MPI) every rank runs this program: each trains on its share of every global
+// batch (--batch-size stays the global batch) and rank 0 alone writes OUT and the console; the other
+// ranks print only errors. An error on any rank ends the whole job (MPI_Abort), with that rank's message.
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <memory>
 
 #include "cudagan/core/cuda.h"
 #include "cudagan/cudagan.h"
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
+#include "cudagan/dist/dist.h"
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/atomic_file.h"
 #include "cudagan/runtime/blas.h"
@@ -25,6 +31,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A rank other than 0: trains its share and writes nothing. It stops when rank 0 does (the Trainer agrees
+// on stops and divergence across ranks), with the exit code rank 0 reports.
+int run_worker(dcgan::Trainer& trainer) {
+  trainer.callbacks().should_stop = [] { return apps::stop_signal() != 0; };
+  const dcgan::Outcome outcome = trainer.run();
+  if (outcome == dcgan::Outcome::diverged) return 1;
+  if (outcome == dcgan::Outcome::interrupted) return apps::signal_exit_code(apps::stop_signal() ? apps::stop_signal() : 15);
+  return 0;
+}
+
 dcgan::Schedule schedule_of(const apps::TrainConfig& config) {
   dcgan::Schedule s;  // the collapse warning keeps its defaults
   s.epochs = config.epochs;
@@ -36,9 +52,22 @@ dcgan::Schedule schedule_of(const apps::TrainConfig& config) {
   return s;
 }
 
-int train(const apps::TrainConfig& config) {
+// What every rank must agree on: everything that shapes the computation, but not the paths (the data may
+// be mounted elsewhere on another machine), the loader's threads or the device, which may differ.
+uint64_t computation_fingerprint(apps::TrainConfig c, const data::Dataset& dataset) {
+  c.data = c.out = c.device = c.resume = "";
+  c.workers = 0;
+  const std::string data = dataset.describe();  // "<kind> '<path>': <count> images as <shape>...": not the path
+  const size_t colon = data.find("': ");
+  return dist::fingerprint(apps::to_yaml(c) + (colon == std::string::npos ? data : data.substr(colon)));
+}
+
+int train(const apps::TrainConfig& config, const dist::Communicator& comm) {
   apps::validate(config);
-  const Device device = resolve_device(config.device);
+  const int world = comm.world_size();
+  CUDAGAN_CHECK(config.batch_size % world == 0, "--batch-size ", config.batch_size, " does not divide over ", world,
+                " ranks: give a multiple of ", world, " (it is the global batch, split evenly)");
+  const Device device = comm.device_for(config.device);
   if (device.is_cuda()) cuda_set_allow_tf32(device, config.tf32);
   const bool resuming = !config.resume.empty();
   if (resuming)
@@ -48,10 +77,12 @@ int train(const apps::TrainConfig& config) {
   // Data first: most user errors (a wrong path, no images) show up here, before OUT is touched.
   const int channels = config.channels == "auto" ? 0 : std::stoi(config.channels);
   const auto dataset = data::open_dataset(config.data, config.image_size, channels);
-  data::DataLoader loader(*dataset, config.batch_size, config.seed, config.workers);
+  data::DataLoader loader(*dataset, config.batch_size, config.seed, config.workers, true,
+                          data::Shard{comm.rank(), world});
   const int64_t batches = loader.batches_per_epoch();
   CUDAGAN_CHECK(batches > 0, "the data has ", dataset->size(), " images, fewer than one batch of ",
                 config.batch_size, ": use a smaller --batch-size");
+  if (world > 1) comm.agree(computation_fingerprint(config, *dataset), "the configuration (flags or data)");
 
   const dcgan::Architecture arch = apps::architecture(config, dataset->channels());
   Rng init_rng(config.seed);
@@ -75,17 +106,22 @@ int train(const apps::TrainConfig& config) {
   dcgan::Trainer trainer({g, d, opt_g, opt_d}, loader, dcgan::gaussian_noise(arch.nz), noise_rng,
                          schedule_of(config));
   bool verified = true;
-  if (resuming) {
+  if (resuming) {  // every rank reads the checkpoint: OUT must be on a file system they share
     const dcgan::TrainingState loaded = dcgan::load_checkpoint(config.resume, g, d, opt_g, opt_d);
     verified = loaded.checksums_verified;
     trainer.resume(loaded);
   }
+  trainer.distribute(comm, config.batchnorm == "sync");
   const dcgan::TrainingState state = trainer.state();
+  if (!comm.is_root()) return run_worker(trainer);
   apps::TrainOutputs outputs(config.out, resuming ? state.step : -1);
   detail::write_file_atomically(outputs.path("config.yaml"), config_yaml.data(), config_yaml.size());
 
-  apps::Console console(trainer.total_steps(), config.epochs, batches, config.batch_size);
+  apps::Console console(trainer.total_steps(), config.epochs, batches, config.batch_size, world == 1);
   console.message("cudagan dcgan_train: " + dataset->describe());
+  if (world > 1)
+    console.message("data-parallel over " + comm.describe() + ": " + std::to_string(config.batch_size / world) +
+                    " images per rank and step, batchnorm " + config.batchnorm);
   console.message("device " + device.str() + (device.is_cpu() ? "; BLAS " + blas::describe() : std::string()) +
                   "; G " + std::to_string(g.parameter_count()) + " parameters, D " +
                   std::to_string(d.parameter_count()) + "; " + std::to_string(batches) + " batches of " +
@@ -116,15 +152,31 @@ int train(const apps::TrainConfig& config) {
 
 int main(int argc, char** argv) {
   blas::ensure_fast_kernels(argc, argv);
+  std::unique_ptr<dist::Communicator> comm;
+  try {
+    comm = dist::init(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dcgan_train: error: %s\n", e.what());
+    return 1;
+  }
+  // The other ranks print only errors (stderr): their console would repeat rank 0's.
+  if (!comm->is_root() && !std::freopen("/dev/null", "w", stdout)) std::fputs("dcgan_train: no /dev/null\n", stderr);
   apps::install_stop_handlers();  // from here on, SIGINT / SIGTERM end training after the current step
   apps::TrainConfig config;
   int exit_code = 0;
   try {
     if (!apps::parse_train_config(argc, argv, config, exit_code)) return exit_code;
-    return train(config);
+    exit_code = train(config, *comm);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "dcgan_train: error: %s\n", e.what());
-    return 1;
+    if (comm->world_size() == 1) {
+      std::fprintf(stderr, "dcgan_train: error: %s\n", e.what());
+      return 1;
+    }
+    // The other ranks may be waiting in a collective for this one: end them all, now.
+    std::fprintf(stderr, "dcgan_train: error on rank %d of %d: %s\n", comm->rank(), comm->world_size(), e.what());
+    comm->abort(1);
   }
+  comm->finalize();
+  return exit_code;
 }

@@ -46,6 +46,10 @@ void add_options(CLI::App& app, TrainConfig& c) {
       ->capture_default_str();
   app.add_option("--log-every", c.log_every, "Print the log line every N steps")->capture_default_str();
   app.add_flag("--tf32", c.tf32, "Allow TF32 tensor-core GEMMs on the GPU (faster, 10-bit mantissa inputs)");
+  app.add_option("--batchnorm", c.batchnorm,
+                 "Under mpirun: sync (batchnorm statistics of the global batch, as one process) or local "
+                 "(each rank's, as PyTorch DDP without SyncBatchNorm)")
+      ->capture_default_str();
   app.add_option("--resume", c.resume,
                  "Continue from a checkpoint: a path, or 'latest' for OUT/checkpoints/latest.safetensors");
 }
@@ -160,6 +164,8 @@ void validate(const TrainConfig& c) {
                 "--sample-every, --checkpoint-every and --log-every must be positive");
   CUDAGAN_CHECK(c.checkpoint_minutes >= 0 && c.checkpoint_minutes <= 1e6,
                 "--checkpoint-minutes must be between 0 (off) and 1e6, got ", c.checkpoint_minutes);
+  CUDAGAN_CHECK(c.batchnorm == "sync" || c.batchnorm == "local", "--batchnorm must be sync or local, got '",
+                c.batchnorm, "'");
 }
 
 dcgan::Architecture architecture(const TrainConfig& c, int channels) {
@@ -208,6 +214,7 @@ std::string to_yaml(const TrainConfig& c) {
   y << YAML::Key << "checkpoint-minutes" << YAML::Value << shortest(c.checkpoint_minutes);
   y << YAML::Key << "log-every" << YAML::Value << c.log_every;
   y << YAML::Key << "tf32" << YAML::Value << c.tf32;
+  y << YAML::Key << "batchnorm" << YAML::Value << c.batchnorm;
   y << YAML::EndMap;
   return std::string(y.c_str()) + "\n";
 }

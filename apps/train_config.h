@@ -32,6 +32,7 @@ struct TrainConfig {
   double checkpoint_minutes = 10;  // also write checkpoints/latest at least this often; 0: off
   int64_t log_every = 50;
   bool tf32 = false;
+  std::string batchnorm = "sync";  // sync or local: statistics over the global batch, or each rank's
   std::string resume;             // checkpoint to continue from ("" none; "latest": OUT/checkpoints/latest)
 };
 

@@ -16,9 +16,12 @@ namespace cudagan::apps {
 
 namespace {
 // The generator's samples for the fixed noise. Batchnorm uses the batch's statistics, as the
-// reference draws its grids, but its running statistics are restored: sampling leaves no trace.
+// reference draws its grids, but its running statistics are restored: sampling leaves no trace. Rank 0
+// draws alone, so a synchronised batchnorm takes this batch's own statistics here (LocalBatchNorm): the
+// grid of an N-rank run is the one a single process draws.
 Tensor sample_grid(dcgan::Generator& g, const Tensor& fixed_noise) {
   NoGradGuard no_grad;
+  nn::LocalBatchNorm local(g);
   std::vector<Tensor> saved;
   for (const Tensor& b : g.buffers()) saved.push_back(b.clone());
   Tensor images = g(fixed_noise);

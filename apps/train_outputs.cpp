@@ -116,13 +116,12 @@ void TrainOutputs::write_summaries() const {
 
 // ---------------------------------------------------------------------------------------------
 
-Console::Console(int64_t total_steps, int epochs, int64_t batches_per_epoch, int batch_size)
+Console::Console(int64_t total_steps, int epochs, int64_t batches_per_epoch, int batch_size, bool progress_bar)
     : total_steps_(total_steps),
       batch_size_(batch_size),
       epochs_(epochs),
       batches_per_epoch_(batches_per_epoch),
-      tty_(isatty(STDOUT_FILENO) == 1)
- {}
+      tty_(progress_bar && isatty(STDOUT_FILENO) == 1) {}
 
 std::string Console::eta(int64_t step, double images_per_s) const {
   if (images_per_s <= 0 || total_steps_ <= step) return "0s";

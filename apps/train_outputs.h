@@ -42,7 +42,9 @@ class TrainOutputs {
 // The console: one line per log interval like the PyTorch example, plus images/s and ETA.
 class Console {
  public:
-  Console(int64_t total_steps, int epochs, int64_t batches_per_epoch, int batch_size);
+  // progress_bar: draw the live progress bar when stdout is a terminal. Under mpirun every rank's stdout is
+  // a pseudo-terminal of mpirun's, whatever mpirun's own output is (a file, a pipe): there it is false.
+  Console(int64_t total_steps, int epochs, int64_t batches_per_epoch, int batch_size, bool progress_bar = true);
   void step(const dcgan::StepReport& r);  // every step: the smoothed rate, and the progress bar on a terminal
   void log(const dcgan::StepReport& r);   // the log line of that step (after step())
   void message(const std::string& line);  // a line of its own (clears the progress bar first)

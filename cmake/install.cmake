@@ -1,6 +1,6 @@
 # The installed package for research code: `cmake --install build --prefix P` gives
 #   P/include/cudagan/**.h                    the engine's (core/ ops/ nn/ data/ io/ runtime/) and models' headers
-#   P/lib/libcudagan_{kernels,core,io,models}.a
+#   P/lib/libcudagan_{kernels,core,io,dist,models}.a
 #   P/lib/cmake/cudagan/                      cudagan-config.cmake, -config-version.cmake, -targets*.cmake
 #   P/bin/dcgan_train, P/bin/dcgan_sample
 # and an outside project needs only

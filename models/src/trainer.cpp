@@ -91,6 +91,57 @@ void Trainer::set_clock(std::function<double()> now_seconds) {
   now_ = std::move(now_seconds);
 }
 
+void Trainer::distribute(const dist::Communicator& comm, bool sync_batchnorm) {
+  CUDAGAN_CHECK(!comm_, "Trainer::distribute: already distributed");
+  const data::Shard shard = loader_.shard();
+  CUDAGAN_CHECK(shard.index == comm.rank() && shard.count == comm.world_size(), "Trainer::distribute: rank ",
+                comm.rank(), " of ", comm.world_size(), " needs a DataLoader sharded as Shard{", comm.rank(), ", ",
+                comm.world_size(), "}, got Shard{", shard.index, ", ", shard.count, "}");
+  comm_ = &comm;
+  if (comm.world_size() == 1) return;
+  dist::broadcast_module(comm, g_);
+  dist::broadcast_module(comm, d_);
+  if (sync_batchnorm) {
+    dist::synchronize_batchnorm(comm, g_);
+    dist::synchronize_batchnorm(comm, d_);
+  }
+  average_g_ = std::make_unique<dist::GradientAverager>(comm, g_);
+  average_d_ = std::make_unique<dist::GradientAverager>(comm, d_);
+}
+
+Tensor Trainer::noise_for(int64_t rows) {
+  if (!average_g_) return noise_(rows, rng_, device_);
+  // Every rank draws the whole global batch's noise (the generator advances alike everywhere) and keeps
+  // its rows: rank r's are rows [r rows, (r + 1) rows), as its images are of the global batch.
+  const Tensor global = noise_(rows * comm_->world_size(), rng_, Device::cpu());
+  Shape shape = global.shape();
+  shape[0] = rows;
+  const int64_t per_row = global.numel() / global.size(0);
+  const std::vector<float> all = global.to_float_vector();
+  const auto first = all.begin() + comm_->rank() * rows * per_row;
+  return Tensor::from_vector(std::vector<float>(first, first + rows * per_row), shape, device_);
+}
+
+StepStats Trainer::train(const Tensor& real, const Tensor& noise) {
+  if (!average_g_) return train_step(g_, d_, opt_g_, opt_d_, real, noise, callbacks_.after_backward);
+  const GradientHook average = [this](nn::Module& net) {
+    (&net == &d_ ? *average_d_ : *average_g_)();
+    if (callbacks_.after_backward) callbacks_.after_backward(net);
+  };
+  return train_step(g_, d_, opt_g_, opt_d_, real, noise, average);
+}
+
+bool Trainer::reduce(StepStats& st) {
+  // One all-reduce a step: the five statistics and the stop flag (its mean is above 0 when any rank
+  // asked), so that every rank logs, diverges and stops alike. The flag is read before the step's events
+  // here, since the ranks must agree on it before they act; a stop asked during them counts next step.
+  const bool asked = stop_due();
+  std::vector<double> v = {st.loss_d, st.loss_g, st.d_x, st.d_g_z1, st.d_g_z2, asked ? 1.0 : 0.0};
+  comm_->all_reduce(v, dist::ReduceOp::average);
+  st = {v[0], v[1], v[2], v[3], v[4]};
+  return v[5] > 0;
+}
+
 void Trainer::checkpoint(CheckpointDue::Kind kind) {
   last_checkpoint_s_ = now_();  // before the write: "at least every checkpoint_seconds" counts from its start
   fire(callbacks_.on_checkpoint, CheckpointDue{kind, state()});
@@ -130,8 +181,9 @@ Outcome Trainer::run() {
       if (first_batch) fire(callbacks_.on_first_batch, batch);
       first_batch = false;
       const Tensor real = batch.images.to(device_);
-      const Tensor noise = noise_(real.size(0), rng_, device_);
-      const StepStats stats = train_step(g_, d_, opt_g_, opt_d_, real, noise, callbacks_.after_backward);
+      const Tensor noise = noise_for(real.size(0));
+      StepStats stats = train(real, noise);
+      const bool stop_asked = average_g_ && reduce(stats);
       const double t1 = now_();
       ++at.step;
       ++at.batch_in_epoch;
@@ -141,7 +193,7 @@ Outcome Trainer::run() {
       r.step = at.step;
       r.epoch = at.epoch;
       r.batch_in_epoch = at.batch_in_epoch;
-      r.images = real.size(0);
+      r.images = real.size(0) * (comm_ ? comm_->world_size() : 1);
       r.images_per_s = double(r.images) / (t1 - t0);
       r.elapsed_s = t1 - start;
       if (!std::isfinite(stats.loss_d) || !std::isfinite(stats.loss_g)) {
@@ -158,7 +210,7 @@ Outcome Trainer::run() {
       done = at.step >= total;
       epoch_over = at.batch_in_epoch >= batches_;
       if (at.step % s.log_every == 0 || done || epoch_over) fire(callbacks_.on_log, r);
-      stopping = !done && stop_due();
+      stopping = !done && (average_g_ ? stop_asked : stop_due());
       // The epoch's end, the run's end or the interruption brings its own sample and checkpoint, once.
       const bool inside = !epoch_over && !done && !stopping;
       if (inside && at.step % s.sample_every == 0) fire(callbacks_.on_sample, at.step);

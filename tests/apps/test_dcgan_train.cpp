@@ -20,29 +20,16 @@
 
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
+#include "support/process.h"
 #include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using cudagan::test::Run;
+using cudagan::test::run_program;
 
-// Runs one of the programs with `args`, stdout and stderr together.
-Run run_program(const char* program, const std::string& args) {
-  const std::string cmd = std::string(program) + " " + args + " 2>&1";
-  Run r;
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe);
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), int(buf.size()), pipe)) r.output += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 Run run(const std::string& args) { return run_program(CUDAGAN_DCGAN_TRAIN, args); }
 Run run_sample(const std::string& args) { return run_program(CUDAGAN_DCGAN_SAMPLE, args); }
 

@@ -35,6 +35,12 @@ rule engine/src/ops engine/include/cudagan/ops -- 'cudagan/(nn|data|io|dcgan|tra
   'ops/ may include only ops/, core/ and the kernels'
 rule engine/src/nn engine/include/cudagan/nn -- 'cudagan/(data|io|dcgan|trainer)|(data|io)/' \
   'nn/ may include only nn/, ops/, core/ and the kernels'
+# dist/ (data parallelism) sits on nn/: no file formats, no models; and nothing beneath it knows of it.
+rule engine/src/dist engine/include/cudagan/dist -- 'cudagan/(data|io|dcgan|trainer)|(data|io)/' \
+  'dist/ may include only dist/, nn/, ops/, core/ and the kernels'
+rule kernels engine/src/core engine/src/ops engine/src/nn engine/src/data engine/src/io engine/src/runtime \
+  engine/include/cudagan/core engine/include/cudagan/ops engine/include/cudagan/nn engine/include/cudagan/data \
+  engine/include/cudagan/io -- 'cudagan/dist/|mpi\.h|nccl\.h' 'only dist/ (and what is above it) knows of MPI and NCCL'
 # The core library links no file-format library.
 rule engine/src/core engine/src/ops engine/src/nn engine/src/runtime engine/include/cudagan/core \
   engine/include/cudagan/ops engine/include/cudagan/nn engine/include/cudagan/runtime -- \

@@ -14,17 +14,25 @@
 //   if (resuming) trainer.resume(dcgan::load_checkpoint(path, g, d, opt_g, opt_d));
 //   trainer.run();
 //
-// Distributed training plugs in at Callbacks::after_backward: it sees each network between its
-// backward pass and its Adam step, where an all-reduce of the gradients belongs.
+// Data-parallel training (cudagan::dist) is one call: give every rank's Trainer a loader sharded by rank
+// and call distribute(comm) before run(). Each rank then trains on its share of every global batch, with
+// its share of the global noise batch, averages both networks' gradients before each Adam step (one
+// all-reduce per network, at Callbacks::after_backward) and, by default, synchronises batchnorm over the
+// global batch: an N-rank run computes what a 1-rank run with the same global batch does. The reports
+// carry the global losses (the ranks' mean) and the global images per second; a stop asked on any
+// rank stops every rank at the same step. The callbacks still fire on every rank: let rank 0 alone
+// write files (and leave the other ranks' callbacks empty).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
+#include "cudagan/dist/dist.h"
 #include "cudagan/dcgan_checkpoint.h"
 
 namespace cudagan::dcgan {
@@ -43,11 +51,12 @@ struct Schedule {
 };
 
 // One step's result and where it sits. The epoch and batch are those of the step (0-based epoch,
-// batch_in_epoch 1..batches_per_epoch), step counts every step so far, this one included.
+// batch_in_epoch 1..batches_per_epoch), step counts every step so far, this one included. In a
+// data-parallel run the stats are the mean over the ranks and the images those of the global batch.
 struct StepReport {
   StepStats stats;
   int64_t step = 0, epoch = 0, batch_in_epoch = 0;
-  int64_t images = 0;       // in the batch
+  int64_t images = 0;       // in the (global) batch
   double images_per_s = 0;  // images over the step's wall time, waiting for the batch included
   double elapsed_s = 0;     // since run() began
 };
@@ -133,6 +142,14 @@ class Trainer {
   // elapsed time; std::chrono::steady_clock by default. Tests give a fake one to go without sleeping.
   void set_clock(std::function<double()> now_seconds);
 
+  // Makes this Trainer one rank of a data-parallel run over `comm` (see the top of this file); call it
+  // on every rank, before run() and after resume() if any. Collective: broadcasts rank 0's networks
+  // (weights and running statistics) to every rank. sync_batchnorm false keeps per-rank batchnorm
+  // statistics (PyTorch DDP without SyncBatchNorm). The loader must be sharded as Shard{rank, world}.
+  // comm must outlive the Trainer. With world_size() 1 only the checks run. Throws cudagan::Error for
+  // a loader sharded otherwise, and when called twice.
+  void distribute(const dist::Communicator& comm, bool sync_batchnorm = true);
+
   TrainingState state() const;  // the position now, with the noise generator's state
   int64_t total_steps() const;  // where run() stops: min(epochs x batches_per_epoch, max_steps)
   int64_t batches_per_epoch() const { return batches_; }
@@ -143,6 +160,9 @@ class Trainer {
   void end_epoch();
   void checkpoint(CheckpointDue::Kind kind);  // fires on_checkpoint and restarts the timed interval
   bool stop_due();
+  Tensor noise_for(int64_t rows);             // this rank's rows of the step's (global) noise batch
+  StepStats train(const Tensor& real, const Tensor& noise);  // the step, with the gradient all-reduces
+  bool reduce(StepStats& stats);  // ranks' mean stats; returns whether any rank asked to stop
   nn::Module& g_;
   nn::Module& d_;
   optim::Adam& opt_g_;
@@ -158,6 +178,9 @@ class Trainer {
   std::function<double()> now_;
   double last_checkpoint_s_ = 0;  // on now_'s scale
   std::atomic<bool> stop_requested_{false};
+  // Data parallelism (distribute()): null / empty in a single-process run.
+  const dist::Communicator* comm_ = nullptr;
+  std::unique_ptr<dist::GradientAverager> average_g_, average_d_;
 };
 
 }  // namespace cudagan::dcgan
