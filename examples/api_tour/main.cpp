@@ -15,6 +15,7 @@
 #include <cudagan/core/cuda.h>         // GPU memory statistics, TF32, synchronisation
 #include <cudagan/cudagan.h>      // tensors, ops, autograd, nn, optim, random, devices
 #include <cudagan/data/data.h>         // datasets and the DataLoader
+#include <cudagan/dist/dist.h>         // data-parallel training over MPI / NCCL
 #include <cudagan/io/image_io.h>     // PNG grids
 #include <cudagan/io/safetensors.h>  // checkpoints
 
@@ -141,6 +142,24 @@ void tour(const std::string& data_dir, const std::string& out_dir) {
     std::printf("batch %d: images %s, first label %d\n", k, shape_str(batch.images.shape()).c_str(),
                 batch.labels[0]);
   save_image_grid(batch.images, out_dir + "/mnist_batch.png");  // images are in [-1, 1] too
+  // [/tour]
+
+  // [tour:data-parallel]
+  auto comm = dist::single_process();  // a real program: dist::init(argc, argv), started by mpirun
+  Rng replica_gen(7);
+  TinyNet replica(replica_gen);
+  dist::broadcast_module(*comm, replica);       // every rank starts from rank 0's weights
+  dist::synchronize_batchnorm(*comm, replica);  // batchnorm statistics of the global batch
+  dist::GradientAverager average(*comm, replica);
+  optim::Adam replica_adam(replica.parameters(), {});
+  data::DataLoader shard(*mnist, /*global batch*/ 64, 1, 0, true, data::Shard{comm->rank(), comm->world_size()});
+  data::Batch part;
+  shard.next(part);  // this rank's 64 / world_size() images of the first global batch
+  replica_adam.zero_grad();
+  bce_with_logits(replica(part.images), Tensor::ones({part.images.size(0), 1})).backward();
+  average();  // one all-reduce of every gradient, before the step: every rank takes the same one
+  replica_adam.step();
+  std::printf("rank %d of %d (%s)\n", comm->rank(), comm->world_size(), comm->describe().c_str());
   // [/tour]
 }
 

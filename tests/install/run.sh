@@ -42,7 +42,7 @@ step "install $build_dir into $work/staged, then move it to $prefix"
 "$cmake" --install "$build_dir" --prefix "$work/staged" --config "$config" >"$work/install.log" ||
   { cat "$work/install.log"; fail "cmake --install"; }
 mv "$work/staged" "$prefix"
-for f in lib/libcudagan_core.a lib/libcudagan_io.a lib/libcudagan_kernels.a lib/libcudagan_models.a \
+for f in lib/libcudagan_core.a lib/libcudagan_io.a lib/libcudagan_dist.a lib/libcudagan_kernels.a lib/libcudagan_models.a \
   lib/cmake/cudagan/cudagan-config.cmake \
   lib/cmake/cudagan/cudagan-config-version.cmake lib/cmake/cudagan/cudagan-targets.cmake \
   include/cudagan/cudagan.h include/cudagan/dcgan.h bin/dcgan_train bin/dcgan_sample; do
@@ -168,5 +168,15 @@ png=$work/run/custom/samples.png
 # 8 x 8 images of 28 pixels and 9 borders of 2: 242 x 242 (0xf2).
 [[ $(od -An -tu1 -j16 -N8 "$png" | tr -s ' ' | sed 's/^ //') == "0 0 0 242 0 0 0 242" ]] ||
   fail "$png is not the 242x242 grid of 8 rows of 8 digits"
+
+step "run data_parallel for 20 steps, in one process and, with MPI, on 2 ranks"
+"$(bin data_parallel)" --data "$data" --steps 20 --device cpu | tee "$work/dp1.log" || fail "data_parallel"
+grep -Eq '^test accuracy: [0-9.]+%' "$work/dp1.log" || fail "data_parallel printed no test accuracy"
+if grep -q '^set(CUDAGAN_HAVE_MPI ON)' "$prefix/lib/cmake/cudagan/cudagan-config.cmake" && command -v mpirun >/dev/null; then
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 2 \
+    "$(bin data_parallel)" --data "$data" --steps 20 --device cpu | tee "$work/dp2.log" || fail "data_parallel on 2 ranks"
+  grep -q '2 ranks on 1 host' "$work/dp2.log" || fail "data_parallel on 2 ranks did not run as 2 ranks"
+  [[ $(grep -c '^test accuracy' "$work/dp2.log") == 1 ]] || fail "data_parallel on 2 ranks: not rank 0 alone printed"
+fi
 
 step "passed in $((SECONDS - start))s"
