@@ -41,6 +41,7 @@ struct StepConfig {
 };
 
 const std::vector<StepConfig> kConfigs = {
+    {{64, 3, 100, 64, 64}, 64},   // pytorch/examples/dcgan's default batch
     {{64, 3, 100, 64, 64}, 128},  // the paper's setting (CelebA, LSUN)
     {{32, 1, 100, 64, 64}, 64},   // MNIST-sized
 };

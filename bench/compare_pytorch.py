@@ -8,14 +8,22 @@ D on a real and a fake batch, D's step, then G's non-saturating step. Ours freez
 weight gradients, which the reference computes only to discard them): on the CPU PyTorch is timed both as
 the reference runs it and with the same freeze (net_d.requires_grad_(False)), for a like-for-like ratio.
 Synthetic images are generated once and stay on the device, so data loading is excluded on both sides.
-Prints one table: configuration, ours images/s, PyTorch images/s, ratio.
+Prints one table: configuration, ours images/s, PyTorch images/s, ratio, and the PyTorch version.
+
+With --loop it compares whole training loops instead, data loading included: `dcgan_train` on real data
+against the reference loop of pytorch/examples/dcgan with its DataLoader (bench/reference_dcgan.py), on
+MNIST (data/mnist, 32x32 gray) and the CelebA sample (../shared/data/celeba_sample, 64x64 RGB; skipped when
+absent), batch 64, --workers 2 on both sides.
 
   CPU: both sides use the same thread count (--threads, default os.cpu_count()).
   GPU: ours with TF32 GEMMs vs PyTorch's defaults; ours strict fp32 vs PyTorch strict fp32 (no TF32 in
        matmul or cuDNN, cudnn.benchmark on); ours TF32 vs torch.compile when this PyTorch has it.
 
-Works with Debian's python3-torch 1.13 (run it with /usr/bin/python3 if another python3 comes first).
-  bench/compare_pytorch.py --device cpu --steps 3 --warmup 1
+The anchor is the current PyTorch from PyPI: bench/setup_pytorch.sh installs it into build/pytorch-venv, then
+  build/pytorch-venv/bin/python bench/compare_pytorch.py --device cpu
+  build/pytorch-venv/bin/python bench/compare_pytorch.py --device cpu --loop
+Each figure is the best of --repeat runs, ours and PyTorch's alternating (A B A B ...): on a shared machine the
+best run is the least disturbed one.
 """
 import argparse
 import glob
@@ -27,6 +35,7 @@ import sys
 import time
 
 CONFIGS = [  # (name as bench_train_step prints it, image size, channels, batch); nz 100, ngf = ndf = 64
+    ("dcgan64_3ch_b64", 64, 3, 64),
     ("dcgan64_3ch_b128", 64, 3, 128),
     ("dcgan32_1ch_b64", 32, 1, 64),
 ]
@@ -40,16 +49,16 @@ def fail(message):
 
 
 # ----------------------------------------------------------------------------------------------- ours
-def find_binary(path):
+def find_binary(path, folder="bench", name="bench_train_step"):
     if path:
         if not os.access(path, os.X_OK):
-            fail(f"{path}: not an executable; build it with 'ninja -C <build> bench_train_step'")
+            fail(f"{path}: not an executable; build it with 'ninja -C <build> {name}'")
         return path
-    pattern = os.path.join(REPO, "build*", "bench", "bench_train_step")
+    pattern = os.path.join(REPO, "build*", folder, name)
     found = [p for p in glob.glob(pattern) if os.access(p, os.X_OK)]
     if not found:
-        fail("bench_train_step not found under build*/bench/: build it (cmake -S . -B build && "
-             "ninja -C build bench_train_step) or pass --bench-binary")
+        fail(f"{name} not found under build*/{folder}/: build it (cmake -S . -B build && "
+             f"ninja -C build {name}) or pass its path")
     return max(found, key=os.path.getmtime)
 
 
@@ -166,14 +175,80 @@ def set_strict_fp32(torch, strict):
     torch.backends.cudnn.benchmark = strict
 
 
+# ---------------------------------------------------------------------------------- whole training loops
+LOOPS = [  # (label, data folder, image size, channels); batch 64, nz 100, ngf = ndf = 64
+    ("MNIST 32x32 gray", os.path.join(REPO, "data", "mnist"), 32, 1),
+    ("CelebA sample 64x64 RGB", os.path.join(os.path.dirname(REPO), "shared", "data", "celeba_sample"), 64, 3),
+]
+
+
+def run_our_loop(binary, data, size, channels, batch, steps, warmup, threads, workers, scratch):
+    """images/s of dcgan_train's steps after the warm-up, from its losses.csv (elapsed_s: training time with
+    the waits for data; nothing is written inside the window: every interval is past the run)."""
+    out = os.path.join(scratch, f"ours_{size}_{channels}")
+    subprocess.run(["rm", "-rf", out], check=True)
+    total = warmup + steps
+    never = str(10 * total)
+    cmd = [binary, data, out, "--image-size", str(size), "--channels", str(channels), "--batch-size", str(batch),
+           "--workers", str(workers), "--max-steps", str(total), "--epochs", "1000", "--log-every", never,
+           "--sample-every", never, "--checkpoint-every", never, "--checkpoint-minutes", "0", "--device", "cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        fail(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-2000:]}")
+    with open(os.path.join(out, "losses.csv")) as f:
+        rows = [line.strip().split(",") for line in f.readlines()[1:]]
+    elapsed = {int(r[0]): float(r[-1]) for r in rows}
+    return batch * steps / (elapsed[total] - elapsed[warmup])
+
+
+def run_reference_loop(data, size, channels, batch, steps, warmup, threads, workers):
+    script = os.path.join(REPO, "bench", "reference_dcgan.py")
+    cmd = [sys.executable, script, "--data", data, "--image-size", str(size), "--channels", str(channels),
+           "--batch-size", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads),
+           "--workers", str(workers)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        fail(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
+    fields = dict(kv.split("=") for kv in proc.stdout.split())
+    return float(fields["images_per_s"])
+
+
+def compare_loops(a, torch):
+    binary = find_binary(a.train_binary, "apps", "dcgan_train")
+    steps = a.steps if a.steps is not None else 40
+    warmup = a.warmup if a.warmup is not None else 5
+    import tempfile
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, data, size, channels in LOOPS:
+            if not os.path.isdir(data):
+                print(f"compare_pytorch.py: {data} is absent: {label} skipped", file=sys.stderr)
+                continue
+            ours = theirs = 0.0
+            for _ in range(a.repeat):
+                ours = max(ours, run_our_loop(binary, data, size, channels, 64, steps, warmup, a.threads, 2, scratch))
+                theirs = max(theirs, run_reference_loop(data, size, channels, 64, steps, warmup, a.threads, 2))
+            rows.append((label, ours, theirs))
+    print(f"Whole training loops, data loading included: batch 64, 2 loader workers, CPU, {a.threads} threads; "
+          f"{steps} timed steps after {warmup}; best of {a.repeat} alternating run(s)")
+    print("| data | ours images/s | PyTorch images/s | ratio (ours / PyTorch) | PyTorch |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for label, ours, theirs in rows:
+        print(f"| {label} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f}x | {torch.__version__} |")
+
+
 # ----------------------------------------------------------------------------------------------- main
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--steps", type=int, help="timed steps per configuration (default: 3 on cpu, 50 on cuda)")
     p.add_argument("--warmup", type=int, help="untimed steps first (default: 1 on cpu, 5 on cuda)")
-    p.add_argument("--repeat", type=int, default=1,
+    p.add_argument("--repeat", type=int, default=3,
                    help="alternate ours and PyTorch this many times and report each side's best")
+    p.add_argument("--loop", action="store_true",
+                   help="whole training loops on real data, data loading included (dcgan_train vs the reference)")
+    p.add_argument("--train-binary", help="our dcgan_train for --loop (default: the newest build*/apps/ one)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for both sides")
     p.add_argument("--bench-binary", help="our bench_train_step (default: the newest build*/bench/ one)")
     p.add_argument("--config", action="append", choices=[c[0] for c in CONFIGS],
@@ -184,11 +259,16 @@ def main():
     if steps < 1 or warmup < 0 or a.threads < 1 or a.repeat < 1:
         fail("--steps, --threads and --repeat must be >= 1, --warmup >= 0")
     configs = [c for c in CONFIGS if not a.config or c[0] in a.config]
-    binary = find_binary(a.bench_binary)
     try:
         import torch
     except ImportError:
-        fail("PyTorch is not importable: apt-get install python3-torch (then run with /usr/bin/python3)")
+        fail("PyTorch is not importable: run bench/setup_pytorch.sh (the current PyTorch from PyPI, in "
+             "build/pytorch-venv), then build/pytorch-venv/bin/python bench/compare_pytorch.py")
+    if a.loop:
+        if a.device != "cpu":
+            fail("--loop compares CPU training loops; use --device cpu")
+        return compare_loops(a, torch)
+    binary = find_binary(a.bench_binary)
     if a.device == "cuda" and not torch.cuda.is_available():
         fail("--device cuda: this PyTorch sees no GPU (or was built without CUDA)")
 
@@ -228,10 +308,10 @@ def main():
         where = torch.cuda.get_device_name(0) + ("" if can_compile else "; torch.compile not available")
     print(f"PyTorch {torch.__version__}; {where}; {steps} timed steps after {warmup} warm-up; "
           f"best of {a.repeat} alternating run(s)")
-    print("| configuration | ours images/s | PyTorch images/s | ratio (ours / PyTorch) |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| configuration | ours images/s | PyTorch images/s | ratio (ours / PyTorch) | PyTorch |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for (label, name, mode, _), rate in zip(cases, theirs):
-        print(f"| {label} | {ours[mode, name]:.1f} | {rate:.1f} | {ours[mode, name] / rate:.2f}x |")
+        print(f"| {label} | {ours[mode, name]:.1f} | {rate:.1f} | {ours[mode, name] / rate:.2f}x | {torch.__version__} |")
 
 if __name__ == "__main__":
     main()

@@ -270,7 +270,7 @@ elif [[ -z $python ]]; then
   record compare_pytorch FAIL - 0 - "no python with torch found"
 else
   step compare_pytorch 90 pytorch.log "$python" bench/compare_pytorch.py --device cuda --config dcgan64_3ch_b128 \
-    --steps 20 --warmup 3 --bench-binary "$build/bench/bench_train_step"
+    --steps 20 --warmup 3 --repeat 1 --bench-binary "$build/bench/bench_train_step"
   indent "$scratch/pytorch.log" '^PyTorch|^\| cuda' 4
 fi
 
