@@ -3,9 +3,14 @@
 //   --folder           OUT is a folder: --n single PNGs (for FID and other external metrics)
 //   --interpolate      OUT is a PNG: --n rows, each a spherical interpolation in --steps images
 //                      between two random latent points
+//   --arithmetic "A - B + C"
+//                      OUT is a PNG: the DCGAN paper's latent vector arithmetic (latent_arithmetic.h) on
+//                      samples of the grid that --seed and --n draw: one row per group (its samples and
+//                      the image of their mean latent vector), then the result and 8 points near it
 // Batchnorm uses the batch's statistics by default, as the PyTorch example draws its grids;
 // --eval-bn uses the running statistics instead.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -15,6 +20,7 @@
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
 #include "cudagan/runtime/blas.h"
+#include "latent_arithmetic.h"
 #include "stop_signal.h"
 
 using namespace cudagan;
@@ -36,11 +42,67 @@ std::vector<float> slerp(const std::vector<float>& a, const std::vector<float>& 
   return out;
 }
 
+// Writes the latent-arithmetic sheet (see the top of this file). The input samples are the grid's own
+// images (the grid's batch, drawn again); the means, the result and its neighbours are drawn in one batch
+// with the grid's latents before them, so that batchnorm's batch statistics are nearly the grid's (exactly
+// the same images either way with --eval-bn).
+void write_arithmetic(dcgan::Generator& g, const std::string& expression, int n, Rng& rng, Device device,
+                      const std::string& out) {
+  const dcgan::Architecture arch = g.architecture();
+  const int nz = arch.nz;
+  const std::vector<apps::LatentTerm> terms = apps::parse_latent_arithmetic(expression, n);
+  const Tensor grid_z = dcgan::sample_noise(n, nz, rng, Device::cpu());
+  const std::vector<float> z = grid_z.to_float_vector();
+  const std::vector<float> result = apps::evaluate_latent_arithmetic(terms, z, nz);
+  constexpr int kNeighbours = 8;
+  constexpr double kNeighbourStd = 0.25;  // the paper's "uniform noise of scale +-0.25" as a Gaussian's std
+
+  std::vector<float> extra;  // each group's mean, the result, its neighbours
+  for (const apps::LatentTerm& t : terms) {
+    const std::vector<float> mean = apps::evaluate_latent_arithmetic({{1, t.indices}}, z, nz);
+    extra.insert(extra.end(), mean.begin(), mean.end());
+  }
+  extra.insert(extra.end(), result.begin(), result.end());
+  const std::vector<float> jitter = Tensor::randn({kNeighbours, nz}, rng).to_float_vector();
+  for (int k = 0; k < kNeighbours; ++k)
+    for (int i = 0; i < nz; ++i) extra.push_back(result[size_t(i)] + float(kNeighbourStd) * jitter[size_t(k * nz + i)]);
+  const int64_t n_extra = int64_t(extra.size()) / nz;
+
+  const std::vector<float> grid_images = g(grid_z.to(device)).to_float_vector();
+  std::vector<float> all = z;
+  all.insert(all.end(), extra.begin(), extra.end());
+  const std::vector<float> drawn =
+      g(Tensor::from_vector(all, {n + n_extra, nz, 1, 1}, device)).to_float_vector();
+  const size_t per = size_t(arch.channels) * arch.image_size * arch.image_size;
+  const auto extra_image = [&](int64_t k) { return drawn.begin() + (n + k) * int64_t(per); };
+
+  size_t widest = 0;
+  for (const apps::LatentTerm& t : terms) widest = std::max(widest, t.indices.size());
+  const int columns = int(std::max<size_t>(widest + 1, kNeighbours + 1));
+  std::vector<float> sheet;
+  const auto pad_row = [&](size_t cells) { sheet.insert(sheet.end(), (columns - cells) * per, -1.0f); };
+  for (size_t r = 0; r < terms.size(); ++r) {
+    for (int index : terms[r].indices)
+      sheet.insert(sheet.end(), grid_images.begin() + index * int64_t(per), grid_images.begin() + (index + 1) * int64_t(per));
+    sheet.insert(sheet.end(), extra_image(int64_t(r)), extra_image(int64_t(r)) + int64_t(per));
+    pad_row(terms[r].indices.size() + 1);
+  }
+  const int64_t first_result = int64_t(terms.size());
+  sheet.insert(sheet.end(), extra_image(first_result), extra_image(first_result + 1 + kNeighbours));
+  pad_row(1 + kNeighbours);
+  const int64_t cells = int64_t(sheet.size() / per);
+  save_image_grid(Tensor::from_vector(sheet, {cells, arch.channels, arch.image_size, arch.image_size}), out, columns, 2);
+  std::printf("wrote \"%s\" to %s: %zu rows of a group's samples and (after them) the image of their mean latent "
+              "vector, then the result and %d points near it (std %.2f)\n",
+              expression.c_str(), out.c_str(), terms.size(), kNeighbours, kNeighbourStd);
+}
+
 int run(int argc, char** argv) {
   std::string checkpoint, out, device_name = "auto";
   int n = 64, steps = 8;
   uint64_t seed = 1;
   bool grid = false, folder = false, interpolate = false, eval_bn = false;
+  std::string arithmetic;
   CLI::App app{"Draw images from a DCGAN checkpoint written by dcgan_train"};
   app.add_option("checkpoint", checkpoint, "A checkpoint (OUT/checkpoints/latest.safetensors)")->required();
   app.add_option("out", out, "Output PNG (--grid, --interpolate) or folder (--folder)")->required();
@@ -49,8 +111,11 @@ int run(int argc, char** argv) {
   auto* g1 = app.add_flag("--grid", grid, "Write one grid PNG (the default)");
   auto* g2 = app.add_flag("--folder", folder, "Write --n single PNGs into the folder OUT");
   auto* g3 = app.add_flag("--interpolate", interpolate, "Rows of spherical interpolations between random points");
-  g1->excludes(g2)->excludes(g3);
-  g2->excludes(g3);
+  auto* g4 = app.add_option("--arithmetic", arithmetic,
+                             "Latent vector arithmetic on samples of the --seed/--n grid, e.g. \"3,17 - 5 + 11,20\"");
+  g1->excludes(g2)->excludes(g3)->excludes(g4);
+  g2->excludes(g3)->excludes(g4);
+  g3->excludes(g4);
   app.add_option("--steps", steps, "Images per interpolation row")->capture_default_str();
   app.add_flag("--eval-bn", eval_bn, "Use batchnorm's running statistics instead of the batch's");
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
@@ -71,6 +136,10 @@ int run(int argc, char** argv) {
   Rng rng(seed);
   NoGradGuard no_grad;
 
+  if (g4->count() > 0) {  // given, even empty: an empty expression is an error, not the plain grid
+    write_arithmetic(*g, arithmetic, n, rng, device, out);
+    return 0;
+  }
   if (interpolate) {
     std::vector<float> z;
     for (int row = 0; row < n; ++row) {

@@ -306,6 +306,55 @@ TEST_CASE("dcgan_sample: grid, folder and interpolation from a checkpoint", "[ap
 }
 
 namespace {
+// Cell (row, col) of a grid PNG of size x size images (kTiny's 16) with 2-pixel padding, as make_grid lays
+// it out.
+std::vector<uint8_t> grid_cell(const cudagan::Image& grid, int row, int col, int size = 16) {
+  std::vector<uint8_t> cell;
+  const int x0 = 2 + col * (size + 2), y0 = 2 + row * (size + 2);
+  for (int y = y0; y < y0 + size; ++y)
+    for (int x = x0; x < x0 + size; ++x)
+      for (int c = 0; c < grid.channels; ++c) cell.push_back(grid.at(x, y, c));
+  return cell;
+}
+}  // namespace
+
+TEST_CASE("dcgan_sample --arithmetic: groups of grid samples, their means and the result", "[app][sample]") {
+  TempDir tmp;
+  REQUIRE(run("synthetic " + tmp.str("run") + kTiny + "--max-steps 2").exit_code == 0);
+  const std::string ckpt = tmp.str("run/checkpoints/latest.safetensors");
+  const std::string common = " --n 16 --seed 5 --eval-bn --device cpu";
+  REQUIRE(run_sample(ckpt + " " + tmp.str("grid.png") + common).exit_code == 0);
+  const Run r = run_sample(ckpt + " " + tmp.str("sum.png") + common + " --arithmetic \"3,12,7 - 5 + 0,15\"");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const cudagan::Image grid = cudagan::read_image(tmp.str("grid.png"));
+  const cudagan::Image sheet = cudagan::read_image(tmp.str("sum.png"));
+  // 3 group rows and the result row; 9 columns: the result and its 8 neighbours.
+  CHECK(sheet.width == 9 * 16 + 10 * 2);
+  CHECK(sheet.height == 4 * 16 + 5 * 2);
+  // The inputs are the grid's own images (8 per grid row): sample 12 is grid cell (1, 4).
+  CHECK(grid_cell(sheet, 0, 1) == grid_cell(grid, 1, 4));
+  CHECK(grid_cell(sheet, 1, 0) == grid_cell(grid, 0, 5));
+  CHECK(grid_cell(sheet, 2, 1) == grid_cell(grid, 1, 7));
+  // A group of one has its own sample as its mean: the image after it repeats it (eval-mode batchnorm).
+  CHECK(grid_cell(sheet, 1, 1) == grid_cell(grid, 0, 5));
+  // "3 - 3 + 3" is sample 3 again.
+  REQUIRE(run_sample(ckpt + " " + tmp.str("same.png") + common + " --arithmetic \"3 - 3 + 3\"").exit_code == 0);
+  const cudagan::Image same = cudagan::read_image(tmp.str("same.png"));
+  CHECK(grid_cell(same, 3, 0) == grid_cell(grid, 0, 3));
+  CHECK(grid_cell(same, 3, 1) != grid_cell(grid, 0, 3));  // a neighbour is another point
+  for (const char* bad : {"3 - - 4", "3,", "70", "3 x 4", "", "4 5"}) {
+    const Run e = run_sample(ckpt + " " + tmp.str("bad.png") + common + " --arithmetic \"" + bad + "\"");
+    INFO(bad << ": " << e.output);
+    CHECK(e.exit_code != 0);
+    CHECK(e.output.find("--arithmetic") != std::string::npos);
+    CHECK(!fs::exists(tmp.path / "bad.png"));
+  }
+  const Run range = run_sample(ckpt + " " + tmp.str("bad.png") + common + " --arithmetic 70");
+  CHECK(range.output.find("sample 70 is not in the grid of 16 samples") != std::string::npos);
+}
+
+namespace {
 // dcgan_train on the synthetic set (10000 images: 1250 batches an epoch, so no epoch ends here), logging
 // every step, checkpointing only at the stop; a few seconds to its end should it ignore the signal.
 const std::string kLong = kTiny + "--max-steps 3000 --log-every 1 --checkpoint-every 1000000 --checkpoint-minutes 0 ";
