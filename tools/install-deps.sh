@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(build-essential cmake ninja-build pkg-config catch2 libopenblas-dev libstb-dev libbenchmark-dev
           libyaml-cpp-dev libcli11-dev libgif-dev zlib1g-dev nlohmann-json3-dev
           clang libomp-dev libclang-rt-dev  # the fuzzers (tools/fuzz-suite.sh)
-          libopenmpi-dev openmpi-bin)      # data-parallel training (cudagan::dist, mpirun)
+          libopenmpi-dev openmpi-bin       # data-parallel training (cudagan::dist, mpirun)
+          python3-numpy)                   # tests/metrics/swd_reference.py (metrics.swd_numpy_agrees)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
