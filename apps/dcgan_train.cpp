@@ -23,6 +23,8 @@
 #include "cudagan/trainer.h"
 #include "stop_signal.h"
 #include "train_config.h"
+#include "quality.h"
+#include "train_eval.h"
 #include "train_events.h"
 #include "train_outputs.h"
 
@@ -48,6 +50,7 @@ dcgan::Schedule schedule_of(const apps::TrainConfig& config) {
   s.log_every = config.log_every;
   s.sample_every = config.sample_every;
   s.checkpoint_every = config.checkpoint_every;
+  s.eval_every = config.eval_every;
   s.checkpoint_seconds = config.checkpoint_minutes * 60;
   return s;
 }
@@ -131,8 +134,14 @@ int train(const apps::TrainConfig& config, const dist::Communicator& comm) {
                     std::to_string(state.epoch) + ", batch " + std::to_string(state.batch_in_epoch) + ")");
   if (!verified) console.message(dcgan::unverified_checkpoint_note(config.resume));
 
+  // The evaluation's real images, decoded once, in an order of their own (the seed's, shifted).
+  std::unique_ptr<apps::TrainEval> eval;
+  if (config.eval_every != 0)
+    eval = std::make_unique<apps::TrainEval>(config.out, resuming ? state.step : -1,
+                                             apps::evaluation_images(*dataset, config.eval_images, config.seed + 1),
+                                             config.batch_size, config.seed + 2);
   apps::TrainEvents events({g, d, opt_g, opt_d, loader, trainer.schedule()}, fixed_noise, config_yaml,
-                           config.out, outputs, console);
+                           config.out, outputs, console, eval.get());
   trainer.callbacks() = events.callbacks();
   trainer.callbacks().should_stop = [] { return apps::stop_signal() != 0; };
   const dcgan::Outcome outcome = trainer.run();

@@ -45,6 +45,12 @@ void add_options(CLI::App& app, TrainConfig& c) {
                  "Also write checkpoints/latest at least every M minutes of training, fractions too (0: off)")
       ->capture_default_str();
   app.add_option("--log-every", c.log_every, "Print the log line every N steps")->capture_default_str();
+  app.add_option("--eval-every", c.eval_every,
+                 "Measure the sliced Wasserstein distance to the data every N steps and at the end (metrics.csv, "
+                 "metrics.png, checkpoints/best.safetensors); -1: at each epoch's end and the end; 0: off")
+      ->capture_default_str();
+  app.add_option("--eval-images", c.eval_images, "Real (and as many generated) images per evaluation")
+      ->capture_default_str();
   app.add_flag("--tf32", c.tf32, "Allow TF32 tensor-core GEMMs on the GPU (faster, 10-bit mantissa inputs)");
   app.add_option("--batchnorm", c.batchnorm,
                  "Under mpirun: sync (batchnorm statistics of the global batch, as one process) or local "
@@ -71,6 +77,10 @@ std::vector<std::string> yaml_as_arguments(const std::string& path, const CLI::A
   if (root.IsNull()) return args;
   CUDAGAN_CHECK(root.IsMap(), "config file '", path, "' must be a map of keys to values, like 'epochs: 5'");
   for (const auto& item : root) {
+    // A key written as a sequence, a map or null ("? [a, b]: 1", "~: 1") has no flag's name (found by fuzzing:
+    // as<std::string>() threw yaml-cpp's own exception out of the parser).
+    CUDAGAN_CHECK(item.first.IsScalar(), "config file '", path,
+                  "': every key must be a flag's name, like 'epochs: 5'; found a key that is a list, a map or null");
     std::string key = item.first.as<std::string>();
     std::replace(key.begin(), key.end(), '_', '-');
     CUDAGAN_CHECK(item.second.IsScalar(), "config file '", path, "': '", key, "' must have a single value");
@@ -164,6 +174,10 @@ void validate(const TrainConfig& c) {
                 "--sample-every, --checkpoint-every and --log-every must be positive");
   CUDAGAN_CHECK(c.checkpoint_minutes >= 0 && c.checkpoint_minutes <= 1e6,
                 "--checkpoint-minutes must be between 0 (off) and 1e6, got ", c.checkpoint_minutes);
+  CUDAGAN_CHECK(c.eval_every >= -1, "--eval-every must be -1 (each epoch's end), 0 (off) or a step count, got ",
+                c.eval_every);
+  CUDAGAN_CHECK(c.eval_images >= 2 && c.eval_images <= 1000000, "--eval-images must be between 2 and 1000000, got ",
+                c.eval_images);
   CUDAGAN_CHECK(c.batchnorm == "sync" || c.batchnorm == "local", "--batchnorm must be sync or local, got '",
                 c.batchnorm, "'");
 }
@@ -213,6 +227,8 @@ std::string to_yaml(const TrainConfig& c) {
   y << YAML::Key << "checkpoint-every" << YAML::Value << c.checkpoint_every;
   y << YAML::Key << "checkpoint-minutes" << YAML::Value << shortest(c.checkpoint_minutes);
   y << YAML::Key << "log-every" << YAML::Value << c.log_every;
+  y << YAML::Key << "eval-every" << YAML::Value << c.eval_every;
+  y << YAML::Key << "eval-images" << YAML::Value << c.eval_images;
   y << YAML::Key << "tf32" << YAML::Value << c.tf32;
   y << YAML::Key << "batchnorm" << YAML::Value << c.batchnorm;
   y << YAML::EndMap;

@@ -9,6 +9,7 @@
 #include "cudagan/core/error.h"
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
+#include "quality.h"
 
 namespace fs = std::filesystem;
 
@@ -41,13 +42,14 @@ Tensor first_images(const Tensor& images, int64_t n) {
 }  // namespace
 
 TrainEvents::TrainEvents(TrainParts parts, const Tensor& fixed_noise, std::string config_yaml,
-                         std::string out, TrainOutputs& outputs, Console& console)
+                         std::string out, TrainOutputs& outputs, Console& console, TrainEval* eval)
     : parts_(parts),
       fixed_noise_(fixed_noise),
       config_yaml_(std::move(config_yaml)),
       out_(std::move(out)),
       outputs_(outputs),
       console_(console),
+      eval_(eval),
       elapsed_before_(outputs.rows().empty() ? 0.0 : outputs.rows().back().elapsed_s) {}
 
 void TrainEvents::save(const std::string& name, dcgan::TrainingState state) {
@@ -73,6 +75,16 @@ dcgan::Callbacks TrainEvents::callbacks() {
   };
   c.on_log = [this](const dcgan::StepReport& r) { console_.log(r); };
   c.on_sample = [this](int64_t step) { outputs_.add_sample_grid(step, sample_grid(parts_.g, fixed_noise_)); };
+  if (eval_) {
+    c.on_eval = [this](const dcgan::EvalDue& due) {
+      const TrainEval::Outcome o = eval_->evaluate(due.state.step, parts_.g);
+      if (o.best) save("best.safetensors", due.state);
+      char tail[96];
+      std::snprintf(tail, sizeof tail, " against %lld real images (%.1f s)%s", (long long)eval_->real_images(),
+                    o.seconds, o.best ? "; the best so far: checkpoints/best.safetensors" : "");
+      console_.message("step " + std::to_string(due.state.step) + ": " + describe(o.swd) + tail);
+    };
+  }
   c.on_checkpoint = [this](const dcgan::CheckpointDue& due) {
     if (due.kind == dcgan::CheckpointDue::Kind::epoch_end) {
       char name[48];

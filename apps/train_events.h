@@ -8,6 +8,7 @@
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
 #include "cudagan/trainer.h"
+#include "train_eval.h"
 #include "train_outputs.h"
 
 namespace cudagan::apps {
@@ -27,9 +28,11 @@ struct TrainParts {
 class TrainEvents {
  public:
   // fixed_noise: G's input for the sample grids; config_yaml goes into every checkpoint; out is named
-  // in the last line; outputs and console are written to. Each is referenced except the strings.
+  // in the last line; outputs and console are written to; eval (null: no evaluations) measures G when the
+  // Trainer says, and its best step is kept as checkpoints/best.safetensors. Each is referenced except the
+  // strings.
   TrainEvents(TrainParts parts, const Tensor& fixed_noise, std::string config_yaml, std::string out,
-              TrainOutputs& outputs, Console& console);
+              TrainOutputs& outputs, Console& console, TrainEval* eval = nullptr);
 
   // The callbacks for Trainer::callbacks(); they refer to this object, which must outlive the run.
   dcgan::Callbacks callbacks();
@@ -45,6 +48,7 @@ class TrainEvents {
   std::string config_yaml_, out_;
   TrainOutputs& outputs_;
   Console& console_;
+  TrainEval* eval_;
   double elapsed_before_;  // the training time of the run this one resumes (from its losses.csv)
   std::string divergence_;
 };

@@ -191,7 +191,8 @@ def run_our_loop(binary, data, size, channels, batch, steps, warmup, threads, wo
     never = str(10 * total)
     cmd = [binary, data, out, "--image-size", str(size), "--channels", str(channels), "--batch-size", str(batch),
            "--workers", str(workers), "--max-steps", str(total), "--epochs", "1000", "--log-every", never,
-           "--sample-every", never, "--checkpoint-every", never, "--checkpoint-minutes", "0", "--device", "cpu"]
+           "--sample-every", never, "--checkpoint-every", never, "--checkpoint-minutes", "0", "--eval-every", "0",
+           "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:

@@ -2,7 +2,7 @@
 #   P/include/cudagan/**.h                    the engine's (core/ ops/ nn/ data/ io/ runtime/) and models' headers
 #   P/lib/libcudagan_{kernels,core,io,dist,models}.a
 #   P/lib/cmake/cudagan/                      cudagan-config.cmake, -config-version.cmake, -targets*.cmake
-#   P/bin/dcgan_train, P/bin/dcgan_sample
+#   P/bin/dcgan_train, P/bin/dcgan_sample, P/bin/dcgan_eval
 # and an outside project needs only
 #   find_package(cudagan REQUIRED)
 #   target_link_libraries(app PRIVATE cudagan::cudagan)   # or cudagan::core, or cudagan::models
@@ -13,7 +13,7 @@ include(CMakePackageConfigHelpers)
 
 set(CUDAGAN_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/cudagan)
 
-install(TARGETS dcgan_train dcgan_sample RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS dcgan_train dcgan_sample dcgan_eval RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 install(EXPORT cudagan-targets
   NAMESPACE cudagan::

@@ -277,11 +277,11 @@ fi
 # ---------------------------------------------------------------------------------------------- training
 if ((gpu)); then
   step train 60 train.log "$build/apps/dcgan_train" synthetic "$scratch/train" --device cuda --max-steps 200 \
-    --log-every 50
+    --log-every 50 --eval-images 512
 else # no GPU: a short CPU run stands in, so that the outputs are still packed and checked
   skip train "no GPU: 10 CPU steps instead (train_cpu)"
   step train_cpu 60 train.log "$build/apps/dcgan_train" synthetic "$scratch/train" --device cpu --max-steps 10 \
-    --batch-size 16 --image-size 32 --log-every 5
+    --batch-size 16 --image-size 32 --log-every 5 --eval-images 256
 fi
 if [[ -f $scratch/train.log ]]; then
   indent "$scratch/train.log" '.' 3

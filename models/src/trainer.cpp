@@ -58,6 +58,8 @@ Trainer::Trainer(Networks nets, data::DataLoader& loader, NoiseFn noise, cudagan
   CUDAGAN_CHECK(s.max_steps >= 0, "Trainer: max_steps must be >= 0 (0: no limit), got ", s.max_steps);
   CUDAGAN_CHECK(s.log_every > 0 && s.sample_every > 0 && s.checkpoint_every > 0 && s.collapse_steps > 0,
                 "Trainer: log_every, sample_every, checkpoint_every and collapse_steps must be positive");
+  CUDAGAN_CHECK(s.eval_every >= -1, "Trainer: eval_every must be -1 (each epoch's end), 0 (never) or a step count, got ",
+                s.eval_every);
   CUDAGAN_CHECK(s.checkpoint_seconds >= 0, "Trainer: checkpoint_seconds must be >= 0 (0: off), got ",
                 s.checkpoint_seconds);
   CUDAGAN_CHECK(batches_ > 0, "Trainer: the data loader has no full batch: use a smaller batch size");
@@ -153,10 +155,15 @@ bool Trainer::stop_due() {
   return asked;
 }
 
+void Trainer::evaluate() { fire(callbacks_.on_eval, EvalDue{state()}); }
+
 void Trainer::end_epoch() {
   ++position_.epoch;
   position_.batch_in_epoch = 0;
   fire(callbacks_.on_sample, position_.step);
+  const int64_t every = schedule_.eval_every;
+  const bool run_end = position_.epoch >= schedule_.epochs || position_.step >= total_steps();
+  if (every == -1 || (every > 0 && (run_end || position_.step % every == 0))) evaluate();
   checkpoint(CheckpointDue::Kind::epoch_end);
   fire(callbacks_.on_epoch_end, position_.epoch);
 }
@@ -214,6 +221,7 @@ Outcome Trainer::run() {
       // The epoch's end, the run's end or the interruption brings its own sample and checkpoint, once.
       const bool inside = !epoch_over && !done && !stopping;
       if (inside && at.step % s.sample_every == 0) fire(callbacks_.on_sample, at.step);
+      if (inside && s.eval_every > 0 && at.step % s.eval_every == 0) evaluate();
       if (inside && at.step % s.checkpoint_every == 0)
         checkpoint(CheckpointDue::Kind::periodic);
       else if (inside && s.checkpoint_seconds > 0 && now_() - last_checkpoint_s_ >= s.checkpoint_seconds)
@@ -231,6 +239,7 @@ Outcome Trainer::run() {
       done = done || at.epoch >= s.epochs;
     } else {  // stopped by max_steps inside the epoch
       fire(callbacks_.on_sample, at.step);
+      if (s.eval_every != 0) evaluate();
       checkpoint(CheckpointDue::Kind::stop);
     }
   }

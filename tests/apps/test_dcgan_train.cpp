@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -32,11 +33,14 @@ using cudagan::test::run_program;
 
 Run run(const std::string& args) { return run_program(CUDAGAN_DCGAN_TRAIN, args); }
 Run run_sample(const std::string& args) { return run_program(CUDAGAN_DCGAN_SAMPLE, args); }
+Run run_eval(const std::string& args) { return run_program(CUDAGAN_DCGAN_EVAL, args); }
 
 using cudagan::test::TempDir;
 
 // Tiny networks on 16x16 images: seconds on a CPU.
-const std::string kTiny = " --image-size 16 --nz 8 --ngf 4 --ndf 4 --batch-size 8 --workers 1 --device cpu ";
+// No quality evaluations (--eval-every 0) but where a test asks for them: they would dominate these runs.
+const std::string kTiny =
+    " --image-size 16 --nz 8 --ngf 4 --ndf 4 --batch-size 8 --workers 1 --device cpu --eval-every 0 ";
 
 std::vector<std::string> loss_columns(const std::string& csv) {
   std::ifstream in(csv);
@@ -224,6 +228,13 @@ TEST_CASE("dcgan_train: user errors end with one line and a non-zero exit", "[ap
   INFO(not_bool.output);
   CHECK(one_line_error(not_bool));
   CHECK(not_bool.output.find("'tf32' must be true or false, got 'fals8e'") != std::string::npos);
+  // Found by fuzz_config too: a key that is not a scalar ("? --0~: dis", a null key) escaped as yaml-cpp's
+  // "bad conversion".
+  std::ofstream(tmp.str("key.yaml")) << "? [a, b]\n: 3\n";
+  const Run odd_key = run("--config " + tmp.str("key.yaml") + " synthetic " + tmp.str("ok") + kTiny);
+  INFO(odd_key.output);
+  CHECK(one_line_error(odd_key));
+  CHECK(odd_key.output.find("every key must be a flag's name") != std::string::npos);
   CHECK(run("--help").exit_code == 0);
   CHECK(run("--no-such-flag").exit_code != 0);
 }
@@ -485,4 +496,55 @@ TEST_CASE("dcgan_train: --checkpoint-minutes writes checkpoints/latest by the cl
   CHECK(step < 1250);
   p.signal(SIGKILL);
   p.finish();
+}
+
+TEST_CASE("dcgan_train --eval-every: metrics.csv, metrics.png, the best checkpoint; dcgan_eval agrees", "[app][eval]") {
+  TempDir tmp;
+  const std::string out = tmp.str("out");
+  // 16x16 images: one pyramid level. Evaluations at steps 3 and 6 and at the end (8).
+  const Run r = run("synthetic " + out + kTiny + "--max-steps 8 --eval-every 3 --eval-images 64");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("step 3: SWD x1e3 ") != std::string::npos);
+  CHECK(r.output.find("against 64 real images") != std::string::npos);
+  std::ifstream csv(out + "/metrics.csv");
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line == "step,swd_avg,swd_16");
+  std::vector<std::string> steps;
+  std::vector<double> averages;
+  while (std::getline(csv, line)) {
+    steps.push_back(line.substr(0, line.find(',')));
+    averages.push_back(std::stod(line.substr(line.find(',') + 1)));
+  }
+  CHECK(steps == std::vector<std::string>{"3", "6", "8"});
+  for (double a : averages) CHECK(a > 0);
+  CHECK(fs::exists(out + "/metrics.png"));
+  REQUIRE(fs::exists(out + "/checkpoints/best.safetensors"));
+  // The best checkpoint holds the step whose average is the lowest.
+  const size_t best = size_t(std::min_element(averages.begin(), averages.end()) - averages.begin());
+  CHECK(std::to_string(checkpoint_step(out + "/checkpoints/best.safetensors")) == steps[best]);
+  // dcgan_eval on the last checkpoint measures what the last evaluation did (the same real images, noise and
+  // weights).
+  const Run e = run_eval(out + "/checkpoints/latest.safetensors synthetic --eval-images 64 --batch-size 8 --device cpu");
+  INFO(e.output);
+  REQUIRE(e.exit_code == 0);
+  const size_t at = e.output.find("SWD x1e3 ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(e.output.substr(at + 9)) == Approx(averages.back()).margin(0.006));
+  CHECK(run_eval(out + "/missing.safetensors synthetic").output.find("does not exist") != std::string::npos);
+  // --baseline: real against real, well below what these barely trained networks reach.
+  const Run base = run_eval(out + "/checkpoints/latest.safetensors synthetic --eval-images 64 --baseline --device cpu");
+  INFO(base.output);
+  REQUIRE(base.exit_code == 0);
+  const size_t b = base.output.find("SWD x1e3 ");
+  REQUIRE(b != std::string::npos);
+  CHECK(std::stod(base.output.substr(b + 9)) < 0.5 * averages.back());
+  // Resuming keeps the rows up to the checkpoint and goes on.
+  const Run more = run("synthetic " + out + kTiny + "--max-steps 10 --eval-every 3 --eval-images 64 --resume latest");
+  REQUIRE(more.exit_code == 0);
+  std::ifstream again(out + "/metrics.csv");
+  int rows = -1;
+  while (std::getline(again, line)) ++rows;
+  CHECK(rows == 5);  // 3, 6, 8, then 9 and the end, 10
 }

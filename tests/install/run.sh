@@ -45,7 +45,7 @@ mv "$work/staged" "$prefix"
 for f in lib/libcudagan_core.a lib/libcudagan_io.a lib/libcudagan_dist.a lib/libcudagan_kernels.a lib/libcudagan_models.a \
   lib/cmake/cudagan/cudagan-config.cmake \
   lib/cmake/cudagan/cudagan-config-version.cmake lib/cmake/cudagan/cudagan-targets.cmake \
-  include/cudagan/cudagan.h include/cudagan/dcgan.h bin/dcgan_train bin/dcgan_sample; do
+  include/cudagan/cudagan.h include/cudagan/dcgan.h bin/dcgan_train bin/dcgan_sample bin/dcgan_eval; do
   [[ -f $prefix/$f ]] || fail "the install tree lacks $f"
 done
 

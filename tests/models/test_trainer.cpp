@@ -3,6 +3,8 @@
 // + resume + N steps bit for bit on the CPU, the NaN guard stops at the step named, and the loop
 // trains networks that are not dcgan::Generator / Discriminator.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <memory>
 #include <functional>
 #include <string>
@@ -95,10 +97,13 @@ const char* kind_name(dcgan::CheckpointDue::Kind k) {
 
 // Every event as a short token, in the order fired: "step3" on_step of step 3, "log3", "sample3",
 // "ckpt-p4" (periodic; e: epoch end, s: stop, t: timed, i: interrupted), "warn3", "epoch1", "first",
-// "finish10". run() must return `outcome`.
-std::vector<std::string> record(dcgan::Trainer& t, dcgan::Outcome outcome = dcgan::Outcome::finished) {
+// "finish10"; with evaluations, "eval5" (on_eval after step 5). run() must return `outcome`.
+std::vector<std::string> record(dcgan::Trainer& t, dcgan::Outcome outcome = dcgan::Outcome::finished,
+                                bool evaluations = false) {
   auto events = std::make_shared<std::vector<std::string>>();
   dcgan::Callbacks& c = t.callbacks();
+  if (evaluations)
+    c.on_eval = [events](const dcgan::EvalDue& due) { events->push_back("eval" + std::to_string(due.state.step)); };
   c.on_first_batch = [events](const data::Batch& b) {
     CHECK(b.images.size(0) == kBatch);
     events->push_back("first");
@@ -304,6 +309,38 @@ TEST_CASE("Trainer: trains networks of its caller's own (2-D noise, MLPs)", "[tr
   for (const dcgan::StepStats& st : stats)
     CHECK((st.loss_d > 0 && st.loss_g > 0 && st.d_x > 0 && st.d_x < 1));
   CHECK(g.parameters().front().to_vector() != before);  // G was updated
+}
+
+TEST_CASE("Trainer: evaluations at each epoch's end by default, every N steps and at the end, or never",
+          "[trainer]") {
+  Tiny run;
+  // -1 (the default): each epoch's end (5, 10), after its sample and before its checkpoint; also the end
+  // that max_steps makes inside an epoch.
+  dcgan::Schedule s = schedule(2, 0);
+  REQUIRE(s.eval_every == -1);
+  dcgan::Trainer by_epoch = run.trainer(s);
+  CHECK(record(by_epoch, dcgan::Outcome::finished, true) ==
+        split("first step1 step2 sample2 warn3 step3 log3 step4 sample4 ckpt-p4 step5 log5 sample5 eval5 ckpt-e5 "
+              "epoch1 step6 log6 sample6 step7 step8 sample8 ckpt-p8 step9 log9 step10 log10 sample10 eval10 "
+              "ckpt-e10 epoch2 finish10"));
+  dcgan::Trainer stopped = run.trainer(schedule(3, 7));
+  const std::vector<std::string> at_stop = record(stopped, dcgan::Outcome::finished, true);
+  CHECK(std::count(at_stop.begin(), at_stop.end(), "eval5") == 1);
+  CHECK(std::count(at_stop.begin(), at_stop.end(), "eval7") == 1);
+  // N: every N steps inside an epoch and at its end when a multiple, and at the run's end, once.
+  s.eval_every = 3;
+  dcgan::Trainer every = run.trainer(s);
+  std::vector<std::string> evals;
+  for (const std::string& e : record(every, dcgan::Outcome::finished, true))
+    if (e.rfind("eval", 0) == 0) evals.push_back(e);
+  CHECK(evals == split("eval3 eval6 eval9 eval10"));
+  // 0: never.
+  s.eval_every = 0;
+  dcgan::Trainer never = run.trainer(s);
+  const std::vector<std::string> none = record(never, dcgan::Outcome::finished, true);
+  CHECK(std::none_of(none.begin(), none.end(), [](const std::string& e) { return e.rfind("eval", 0) == 0; }));
+  s.eval_every = -2;
+  REQUIRE_THROWS_WITH(run.trainer(s), Contains("eval_every"));
 }
 
 TEST_CASE("Trainer: rejects a schedule it cannot run", "[trainer]") {

@@ -44,6 +44,9 @@ struct Schedule {
   int64_t log_every = 50;           // on_log at every multiple, and at each epoch's and the run's last step
   int64_t sample_every = 500;       // on_sample at every multiple, and at each epoch's end and at the stop
   int64_t checkpoint_every = 1000;  // on_checkpoint the same way
+  // on_eval (a quality measurement) every eval_every steps and at the run's end; -1: at each epoch's end
+  // and at the run's end; 0: never.
+  int64_t eval_every = -1;
   double checkpoint_seconds = 0;    // also on_checkpoint (Kind::timed) once this long has passed on the
                                     // Trainer's clock since the last checkpoint or run()'s start; 0: off
   int64_t collapse_steps = 200;     // on_collapse_warning (once a run) after this many steps in a row ...
@@ -74,6 +77,13 @@ struct CheckpointDue {
   TrainingState state;
 };
 
+// A quality evaluation is due (Schedule::eval_every): the networks hold the weights of `state`, the
+// position after step `state.step`. It fires after that step's on_sample and before its on_checkpoint,
+// so a "best so far" checkpoint written here is of the same weights as the regular one.
+struct EvalDue {
+  TrainingState state;
+};
+
 // What the caller is told, each optional. Every callback runs on the thread that called run(); an
 // exception thrown by one leaves run() at once (the Trainer keeps the position of the step it was in).
 struct Callbacks {
@@ -81,7 +91,8 @@ struct Callbacks {
   std::function<void(const StepReport&)> on_step;              // every step whose losses are finite
   std::function<void(const StepReport&)> on_log;               // after on_step, when a log line is due
   std::function<void(int64_t step)> on_sample;                 // a fixed-noise sample grid is due
-  std::function<void(const CheckpointDue&)> on_checkpoint;     // at most once a step, after on_sample
+  std::function<void(const EvalDue&)> on_eval;                 // at most once a step, after on_sample
+  std::function<void(const CheckpointDue&)> on_checkpoint;     // at most once a step, after on_eval
   std::function<void(const StepReport&)> on_collapse_warning;  // before that step's on_step
   std::function<void(int64_t epochs_done)> on_epoch_end;       // after the epoch's checkpoint
   std::function<void(const TrainingState&)> on_finish;         // run() ended normally
@@ -159,6 +170,7 @@ class Trainer {
  private:
   void end_epoch();
   void checkpoint(CheckpointDue::Kind kind);  // fires on_checkpoint and restarts the timed interval
+  void evaluate();                            // fires on_eval
   bool stop_due();
   Tensor noise_for(int64_t rows);             // this rank's rows of the step's (global) noise batch
   StepStats train(const Tensor& real, const Tensor& noise);  // the step, with the gradient all-reduces
