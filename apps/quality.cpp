@@ -24,23 +24,28 @@ Tensor evaluation_images(const data::Dataset& data, int64_t count, uint64_t seed
   return Tensor::from_vector(values, {n, data.channels(), data.image_size(), data.image_size()});
 }
 
-Tensor generated_images(dcgan::Generator& g, int64_t count, int batch, uint64_t seed, Device device) {
-  CUDAGAN_CHECK(count > 0 && batch > 0, "generated_images: count and batch must be positive");
+Tensor draw_images(dcgan::Generator& g, const Tensor& noise) {
   NoGradGuard no_grad;
   nn::LocalBatchNorm local(g);
   std::vector<Tensor> saved;
   for (const Tensor& b : g.buffers()) saved.push_back(b.clone());
+  Tensor images = g(noise);
+  const std::vector<Tensor> buffers = g.buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) Tensor(buffers[i]).copy_(saved[i]);
+  return images;
+}
+
+Tensor generated_images(dcgan::Generator& g, int64_t count, int batch, uint64_t seed, Device device) {
+  CUDAGAN_CHECK(count > 0 && batch > 0, "generated_images: count and batch must be positive");
   const dcgan::Architecture a = g.architecture();
   Rng rng(seed);
   std::vector<float> values;
   // A batch of one has no batch statistics: the last, short batch is drawn at the full size and cut.
   for (int64_t done = 0; done < count; done += batch) {
-    const std::vector<float> v = g(dcgan::sample_noise(batch, a.nz, rng, device)).to_float_vector();
+    const std::vector<float> v = draw_images(g, dcgan::sample_noise(batch, a.nz, rng, device)).to_float_vector();
     const int64_t keep = std::min<int64_t>(batch, count - done) * int64_t(v.size() / size_t(batch));
     values.insert(values.end(), v.begin(), v.begin() + keep);
   }
-  const std::vector<Tensor> buffers = g.buffers();
-  for (size_t i = 0; i < buffers.size(); ++i) Tensor(buffers[i]).copy_(saved[i]);
   return Tensor::from_vector(values, {count, a.channels, a.image_size, a.image_size});
 }
 

@@ -5,7 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include "cudagan/core/autograd.h"
 #include "cudagan/core/error.h"
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
@@ -16,21 +15,6 @@ namespace fs = std::filesystem;
 namespace cudagan::apps {
 
 namespace {
-// The generator's samples for the fixed noise. Batchnorm uses the batch's statistics, as the
-// reference draws its grids, but its running statistics are restored: sampling leaves no trace. Rank 0
-// draws alone, so a synchronised batchnorm takes this batch's own statistics here (LocalBatchNorm): the
-// grid of an N-rank run is the one a single process draws.
-Tensor sample_grid(dcgan::Generator& g, const Tensor& fixed_noise) {
-  NoGradGuard no_grad;
-  nn::LocalBatchNorm local(g);
-  std::vector<Tensor> saved;
-  for (const Tensor& b : g.buffers()) saved.push_back(b.clone());
-  Tensor images = g(fixed_noise);
-  const std::vector<Tensor> buffers = g.buffers();
-  for (size_t i = 0; i < buffers.size(); ++i) Tensor(buffers[i]).copy_(saved[i]);
-  return images;
-}
-
 Tensor first_images(const Tensor& images, int64_t n) {
   if (images.size(0) <= n) return images;
   Shape shape = images.shape();
@@ -74,7 +58,7 @@ dcgan::Callbacks TrainEvents::callbacks() {
     console_.step(r);
   };
   c.on_log = [this](const dcgan::StepReport& r) { console_.log(r); };
-  c.on_sample = [this](int64_t step) { outputs_.add_sample_grid(step, sample_grid(parts_.g, fixed_noise_)); };
+  c.on_sample = [this](int64_t step) { outputs_.add_sample_grid(step, draw_images(parts_.g, fixed_noise_)); };
   if (eval_) {
     c.on_eval = [this](const dcgan::EvalDue& due) {
       const TrainEval::Outcome o = eval_->evaluate(due.state.step, parts_.g);

@@ -91,16 +91,18 @@ def run_ours(binary, device, configs, steps, warmup, threads, tf32):
 
 
 # -------------------------------------------------------------------------------------------- PyTorch
-def build_models(nn, size, channels):
+def build_models(nn, size, channels, nz=NZ, ngf=NGF, ndf=NDF):
+    """G and D of models/src/dcgan.cpp (pytorch/examples/dcgan without the final Sigmoid); also the networks
+    of bench/reference_dcgan.py's loop."""
     layers = int(math.log2(size)) - 2
-    width = NGF * 2 ** (layers - 1)
-    g = [nn.ConvTranspose2d(NZ, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+    width = ngf * 2 ** (layers - 1)
+    g = [nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
     for _ in range(1, layers):
         g += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
               nn.ReLU(True)]
         width //= 2
     g += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
-    width = NDF
+    width = ndf
     d = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
     for _ in range(1, layers):
         d += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),

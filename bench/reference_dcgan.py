@@ -17,7 +17,6 @@ Prints one line: "images_per_s=<rate> steps=<n> torch=<version>".
 """
 import argparse
 import gzip
-import math
 import os
 import sys
 import time
@@ -27,6 +26,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_pytorch import build_models, weights_init  # noqa: E402  the same networks as the step comparison
 
 
 def read_idx_images(folder):
@@ -72,32 +74,6 @@ def image_folder(root, size, channels):
     return Flat(root=root, transform=transforms.Compose(steps))
 
 
-def networks(size, channels, nz, ngf, ndf):
-    layers = int(math.log2(size)) - 2
-    width = ngf * 2 ** (layers - 1)
-    g = [nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
-    for _ in range(1, layers):
-        g += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
-        width //= 2
-    g += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
-    width = ndf
-    d = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
-    for _ in range(1, layers):
-        d += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
-              nn.LeakyReLU(0.2, inplace=True)]
-        width *= 2
-    d += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
-    return nn.Sequential(*g), nn.Sequential(*d)
-
-
-def weights_init(m):
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True)
@@ -117,9 +93,9 @@ def main():
     images = read_idx_images(a.data)
     data = MnistImages(images, a.image_size) if images is not None else image_folder(a.data, a.image_size, a.channels)
     loader = DataLoader(data, batch_size=a.batch_size, shuffle=True, num_workers=a.workers)
-    g, d = networks(a.image_size, a.channels, a.nz, a.ngf, a.ndf)
-    g.apply(weights_init)
-    d.apply(weights_init)
+    g, d = build_models(nn, a.image_size, a.channels, a.nz, a.ngf, a.ndf)
+    g.apply(lambda m: weights_init(nn, m))
+    d.apply(lambda m: weights_init(nn, m))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     criterion = nn.BCEWithLogitsLoss()

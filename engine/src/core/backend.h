@@ -25,6 +25,10 @@ void* cuda_alloc(size_t bytes, Device device);
 void cuda_free(void* ptr, size_t bytes, Device device) noexcept;
 void cuda_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
+// A view of rows [start, start + count) of dimension 0, sharing t's storage; outside autograd (no history,
+// no gradient). For ops that split or assemble a batch in place (cat, the metrics' chunks).
+Tensor batch_slice(const Tensor& t, int64_t start, int64_t count);
+
 // Per-channel bias over [N, K, ...] (conv2d, conv_transpose2d, linear): y += bias, and its gradient.
 void add_channel_bias(const Tensor& bias, const Tensor& y);
 Tensor bias_gradient(const Tensor& dy);

@@ -266,4 +266,14 @@ std::string Tensor::str(int64_t max_values) const {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
 
+Tensor batch_slice(const Tensor& t, int64_t start, int64_t count) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.impl()->storage;
+  impl->dtype = t.dtype();
+  impl->shape = t.shape();
+  impl->shape[0] = count;
+  impl->offset = t.impl()->offset + start * (t.size(0) ? t.numel() / t.size(0) : 0);
+  return Tensor(std::move(impl));
+}
+
 }  // namespace cudagan

@@ -18,6 +18,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/backend.h"
 #include "cudagan/core/autograd.h"
 #include "cudagan/core/error.h"
 #include "cudagan/core/rng.h"
@@ -33,17 +34,6 @@ namespace {
 constexpr int64_t kMaxProjectionValues = int64_t(1) << 25;
 
 bool is_power_of_two(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
-
-// Rows [start, start + count) of dimension 0, a view of the same storage (outside autograd).
-Tensor rows(const Tensor& t, int64_t start, int64_t count) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = t.impl()->storage;
-  impl->dtype = t.dtype();
-  impl->shape = t.shape();
-  impl->shape[0] = count;
-  impl->offset = t.impl()->offset + start * (t.size(0) ? t.numel() / t.size(0) : 0);
-  return Tensor(std::move(impl));
-}
 
 // ---------------------------------------------------------------------------------------------
 // the pyramid
@@ -171,7 +161,7 @@ class SetDescriptors {
   SetDescriptors(const Tensor& images, int set, const SwdOptions& o)
       : o_(o), set_(set), ops_(images.device()), n_(images.size(0)), channels_(int(images.size(1))) {
     for (int64_t at = 0; at < n_; at += o.chunk_images)
-      gauss_.push_back(rows(images, at, std::min<int64_t>(o.chunk_images, n_ - at)));
+      gauss_.push_back(batch_slice(images, at, std::min<int64_t>(o.chunk_images, n_ - at)));
   }
 
   // The normalised descriptors of level `level` (resolution `res`): [N x patches, 3 x patch^2] on the CPU.
@@ -250,7 +240,7 @@ double projected_distance(const Tensor& desc_a, Device dev_a, const Tensor& desc
   std::vector<double> per_direction(size_t(total), 0.0);
   for (int64_t j0 = 0; j0 < total; j0 += group) {
     const int64_t g = std::min(group, total - j0);
-    const Tensor dirs_g = rows(dirs, j0, g);
+    const Tensor dirs_g = batch_slice(dirs, j0, g);
     // linear(dirs, desc) = dirs desc^T: [g, M], each direction's projections contiguous for the sort.
     const Tensor pa = linear(dirs_g.to(dev_a), on_a).to(Device::cpu());
     const Tensor pb = linear(dirs_g.to(dev_b), on_b).to(Device::cpu());

@@ -7,19 +7,6 @@
 
 namespace cudagan {
 
-namespace {
-// A view of rows [start, start + count) of dimension 0, sharing storage; outside autograd.
-Tensor batch_slice(const Tensor& t, int64_t start, int64_t count) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = t.impl()->storage;
-  impl->dtype = t.dtype();
-  impl->shape = t.shape();
-  impl->shape[0] = count;
-  impl->offset = t.impl()->offset + start * (t.size(0) ? t.numel() / t.size(0) : 0);
-  return Tensor(std::move(impl));
-}
-}  // namespace
-
 Tensor reshape(const Tensor& x, const Shape& shape) {
   check_defined("reshape", x, "input");
   Shape resolved = shape;
