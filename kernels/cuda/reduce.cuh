@@ -1,5 +1,5 @@
 // A deterministic two-stage full reduction into one device float, shared by elementwise.cu (sum) and
-// bce.cu (the mean loss):
+// bce.cu (the mean loss); cross_entropy.cu has a stage 1 of its own (a warp per row) and ends in stage 2:
 //   stage 1: grid_blocks(n, kReduceBlock, kMaxPartials) blocks; each thread accumulates term(i) in double
 //   over
 //            its grid-stride share, the block reduces in a fixed tree, thread 0 writes partials[block]

@@ -97,6 +97,16 @@ TEST_CASE("bce_with_logits gradcheck", "[bce_with_logits][gradcheck]") {
             {grad_input({6}, 42, -3, 3)}, "bce_with_logits labels");
 }
 
+TEST_CASE("cross_entropy_with_logits gradcheck", "[cross_entropy_with_logits][gradcheck]") {
+  // Soft rows (weights in [0, 1], not summing to 1: the sum_k t factor of the gradient shows) and one-hot rows.
+  const Tensor targets = Tensor::from_vector(test::random_vector<double>(3 * 5, 45, 0.0, 1.0), {3, 5});
+  const Tensor labels = Tensor::from_vector(std::vector<double>{0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0}, {4, 3});
+  gradcheck([&](const std::vector<Tensor>& t) { return cross_entropy_with_logits(t[0], targets); },
+            {grad_input({3, 5}, 46, -4, 4)}, "cross_entropy_with_logits soft targets");
+  gradcheck([&](const std::vector<Tensor>& t) { return cross_entropy_with_logits(t[0], labels); },
+            {grad_input({4, 3}, 47, -3, 3)}, "cross_entropy_with_logits labels");
+}
+
 TEST_CASE("linear gradcheck", "[linear][gradcheck]") {
   gradcheck([](const std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); },
             {grad_input({4, 5}, 50), grad_input({3, 5}, 51), grad_input({3}, 52)}, "linear");

@@ -76,6 +76,12 @@ Tensor sigmoid(const Tensor& x);  // 1 / (1 + exp(-x))
 // (pass targets.detach()), and for different shapes or empty inputs.
 Tensor bce_with_logits(const Tensor& logits, const Tensor& targets);
 
+// Mean softmax cross-entropy of logits [N, K] against targets [N, K], each row the class probabilities
+// (one-hot rows for hard labels; rows need not sum to 1): (1/N) sum_n sum_k -t[n,k] log softmax(z[n,:])[k],
+// one element (shape []); stable for any logit. Targets get no gradient: throws when they require one (pass
+// targets.detach()), for other ranks, different shapes or empty inputs.
+Tensor cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
+
 // x [N, in], weight [out, in], bias [out] or undefined -> [N, out] = x weight^T + bias. Throws for
 // other ranks or mismatched sizes.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
