@@ -2,7 +2,8 @@
 #   P/include/cudagan/**.h                    the engine's (core/ ops/ nn/ data/ io/ runtime/) and models' headers
 #   P/lib/libcudagan_{kernels,core,io,dist,models}.a
 #   P/lib/cmake/cudagan/                      cudagan-config.cmake, -config-version.cmake, -targets*.cmake
-#   P/bin/dcgan_train, P/bin/dcgan_sample, P/bin/dcgan_eval
+#   P/bin/dcgan_train, P/bin/dcgan_sample, P/bin/dcgan_eval, P/bin/train_digit_classifier
+#   P/share/cudagan/digit_classifier.safetensors  the FCD's classifier (data/digit_classifier)
 # and an outside project needs only
 #   find_package(cudagan REQUIRED)
 #   target_link_libraries(app PRIVATE cudagan::cudagan)   # or cudagan::core, or cudagan::models
@@ -13,7 +14,10 @@ include(CMakePackageConfigHelpers)
 
 set(CUDAGAN_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/cudagan)
 
-install(TARGETS dcgan_train dcgan_sample dcgan_eval RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS dcgan_train dcgan_sample dcgan_eval train_digit_classifier RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The digit classifier of the FCD, found by the apps as <bin>/../share/cudagan/digit_classifier.safetensors.
+install(FILES ${PROJECT_SOURCE_DIR}/data/digit_classifier/digit_classifier.safetensors
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/cudagan)
 
 install(EXPORT cudagan-targets
   NAMESPACE cudagan::
