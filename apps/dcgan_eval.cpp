@@ -3,7 +3,9 @@
 // lower is better) between --eval-images real images of DATA and as many images of the checkpoint's
 // generator. The same seed and count give the same real set and noise as dcgan_train's evaluations of a run
 // with that --seed. --baseline measures two disjoint sets of real images against each other instead (the
-// checkpoint gives only the image size and channels): the value a perfect generator would approach.
+// checkpoint gives only the image size and channels): the value a perfect generator would approach. On an
+// MNIST folder it also prints the digit classifier's FCD to the test split, mean confidence and class entropy
+// (for --baseline: those of real training digits).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -21,7 +23,7 @@ using namespace cudagan;
 namespace {
 
 int run(int argc, char** argv) {
-  std::string checkpoint, data_path, device_name = "auto";
+  std::string checkpoint, data_path, device_name = "auto", classifier;
   int64_t images = 8192;
   int batch = 128;
   uint64_t seed = 1;
@@ -37,6 +39,7 @@ int run(int argc, char** argv) {
   app.add_flag("--eval-bn", eval_bn, "Use batchnorm's running statistics instead of the batch's");
   app.add_flag("--baseline", baseline, "Real against real: two disjoint sets of --eval-images images of DATA");
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--classifier", classifier, "The digit classifier for the FCD (default: the one shipped)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -52,6 +55,7 @@ int run(int argc, char** argv) {
   if (eval_bn) g->eval();
   const dcgan::Architecture arch = g->architecture();
   const auto dataset = data::open_dataset(data_path, arch.image_size, arch.channels);
+  const auto digit_metrics = apps::digit_evaluator(data_path, arch, images, seed + 3, classifier, device, nullptr);
   if (baseline) {
     const Tensor both = apps::evaluation_images(*dataset, 2 * images, seed + 1);
     const int64_t half = both.size(0) / 2;
@@ -63,6 +67,11 @@ int run(int argc, char** argv) {
                                                              Tensor::from_vector(std::vector<float>(mid, mid + (mid - v.begin())), shape));
     std::printf("baseline: %lld real images against %lld others of %s\n%s\n", (long long)half, (long long)half,
                 dataset->describe().c_str(), apps::describe(r).c_str());
+    if (digit_metrics)
+      std::printf("%s (%lld real digits against %lld of the test split)\n",
+                  digits::describe(digit_metrics->measure(Tensor::from_vector(std::vector<float>(v.begin(), mid), shape)))
+                      .c_str(),
+                  (long long)half, (long long)digit_metrics->reference().images);
     return 0;
   }
   const Tensor real = apps::evaluation_images(*dataset, images, seed + 1);  // as dcgan_train's evaluations
@@ -70,6 +79,9 @@ int run(int argc, char** argv) {
   const metrics::SwdResult r = metrics::sliced_wasserstein(real, fake);
   std::printf("%s: %lld generated images against %lld of %s\n%s\n", checkpoint.c_str(), (long long)fake.size(0),
               (long long)real.size(0), dataset->describe().c_str(), apps::describe(r).c_str());
+  if (digit_metrics)
+    std::printf("%s (against %lld digits of the test split)\n", digits::describe(digit_metrics->measure(fake)).c_str(),
+                (long long)digit_metrics->reference().images);
   return 0;
 }
 

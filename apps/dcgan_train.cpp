@@ -58,7 +58,7 @@ dcgan::Schedule schedule_of(const apps::TrainConfig& config) {
 // What every rank must agree on: everything that shapes the computation, but not the paths (the data may
 // be mounted elsewhere on another machine), the loader's threads or the device, which may differ.
 uint64_t computation_fingerprint(apps::TrainConfig c, const data::Dataset& dataset) {
-  c.data = c.out = c.device = c.resume = "";
+  c.data = c.out = c.device = c.resume = c.classifier = "";
   c.workers = 0;
   const std::string data = dataset.describe();  // "<kind> '<path>': <count> images as <shape>...": not the path
   const size_t colon = data.find("': ");
@@ -135,13 +135,29 @@ int train(const apps::TrainConfig& config, const dist::Communicator& comm) {
   if (!verified) console.message(dcgan::unverified_checkpoint_note(config.resume));
 
   // The evaluation's real images, decoded once, in an order of their own (the seed's, shifted).
+  // On MNIST also the digit classifier's metrics, against the test split.
   std::unique_ptr<apps::TrainEval> eval;
-  if (config.eval_every != 0)
+  if (config.eval_every != 0) {
+    std::string why;
+    auto digit_metrics = apps::digit_evaluator(config.data, arch, config.eval_images, config.seed + 3,
+                                               config.classifier, device, &why);
+    if (digit_metrics) {
+      const digits::Quality& real = digit_metrics->reference();
+      char line[160];
+      std::snprintf(line, sizeof line, "evaluations: SWD, and FCD against %lld MNIST test digits (which score "
+                    "confidence %.3f, class entropy %.2f bits)", (long long)real.images, real.mean_confidence,
+                    real.class_entropy_bits);
+      console.message(line);
+    } else if (!why.empty() && data::has_mnist_split(config.data, "train"))
+      console.message("evaluations: SWD only; no FCD: " + why);
     eval = std::make_unique<apps::TrainEval>(config.out, resuming ? state.step : -1,
                                              apps::evaluation_images(*dataset, config.eval_images, config.seed + 1),
-                                             config.batch_size, config.seed + 2);
+                                             config.batch_size, config.seed + 2, std::move(digit_metrics));
+  }
   apps::TrainEvents events({g, d, opt_g, opt_d, loader, trainer.schedule()}, fixed_noise, config_yaml,
                            config.out, outputs, console, eval.get());
+  events.set_report("dcgan_train " + config.data, trainer.total_steps());
+  events.write_page("starting", true);
   trainer.callbacks() = events.callbacks();
   trainer.callbacks().should_stop = [] { return apps::stop_signal() != 0; };
   const dcgan::Outcome outcome = trainer.run();
@@ -149,6 +165,9 @@ int train(const apps::TrainConfig& config, const dist::Communicator& comm) {
   if (outcome == dcgan::Outcome::interrupted) {  // the Trainer has fired the checkpoint of the step reached
     outputs.write_summaries();
     const int sig = apps::stop_signal();
+    events.write_page(std::string("stopped by ") + apps::signal_name(sig) + " at step " +
+                          std::to_string(trainer.state().step) + " (resume with --resume latest)",
+                      false);
     console.message(std::string("stopped by ") + apps::signal_name(sig) + " at step " +
                     std::to_string(trainer.state().step) + "; resume with: dcgan_train --config " +
                     outputs.path("config.yaml") + " --resume latest");

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <vector>
 
 #include "cudagan/core/autograd.h"
 #include "cudagan/core/error.h"
 #include "cudagan/nn/modules.h"
+
+namespace fs = std::filesystem;
 
 namespace cudagan::apps {
 
@@ -58,6 +61,41 @@ std::string describe(const metrics::SwdResult& r) {
     s += buf;
   }
   return s + ")";
+}
+
+std::string find_digit_classifier(const std::string& explicit_path) {
+  if (!explicit_path.empty()) {
+    CUDAGAN_CHECK(fs::exists(explicit_path), "--classifier '", explicit_path,
+                  "' does not exist: give a file written by train_digit_classifier");
+    return explicit_path;
+  }
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share" / "cudagan" / "digit_classifier.safetensors");
+#ifdef CUDAGAN_DATA_DIR
+  candidates.push_back(fs::path(CUDAGAN_DATA_DIR) / "digit_classifier" / "digit_classifier.safetensors");
+#endif
+  for (const fs::path& c : candidates)
+    if (fs::exists(c, ec)) return c.string();
+  return "";
+}
+
+std::unique_ptr<digits::Evaluator> digit_evaluator(const std::string& data_path, const dcgan::Architecture& arch,
+                                                   int64_t count, uint64_t seed, const std::string& classifier,
+                                                   Device device, std::string* why) {
+  if (!fs::is_directory(data_path) || !data::has_mnist_split(data_path, "test")) {
+    if (why) *why = "the data is not an MNIST folder with its test split";
+    return nullptr;
+  }
+  const std::string path = find_digit_classifier(classifier);
+  if (path.empty()) {
+    if (why) *why = "no digit classifier was found (give --classifier, or train one with train_digit_classifier)";
+    return nullptr;
+  }
+  const auto test = data::open_mnist(data_path, "test", arch.image_size, arch.channels);
+  std::shared_ptr<digits::Classifier> c = digits::load_classifier(path, device);
+  return std::make_unique<digits::Evaluator>(std::move(c), evaluation_images(*test, std::min<int64_t>(count, 10000), seed));
 }
 
 }  // namespace cudagan::apps

@@ -1,12 +1,16 @@
 // How dcgan_train and dcgan_eval measure a generator's images: the sliced Wasserstein distance
-// (cudagan/metrics/swd.h) between a fixed set of real images and as many generated ones.
+// (cudagan/metrics/swd.h) between a fixed set of real images and as many generated ones, and, for MNIST runs,
+// the digit classifier's FCD, confidence and class entropy against MNIST's test split
+// (cudagan/digit_classifier.h).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
+#include "cudagan/digit_classifier.h"
 #include "cudagan/metrics/swd.h"
 
 namespace cudagan::apps {
@@ -26,5 +30,18 @@ Tensor generated_images(dcgan::Generator& g, int64_t count, int batch, uint64_t 
 
 // "SWD x1e3 22.51 (64: 30.13, 32: 21.20, 16: 16.21)"
 std::string describe(const metrics::SwdResult& r);
+
+// The digit classifier file: `explicit_path` when given (an error when it does not exist), else the first that
+// exists of <executable>/../share/cudagan/digit_classifier.safetensors (an installed cudagan) and the source
+// tree's data/digit_classifier/digit_classifier.safetensors (a build tree); "" when neither does.
+std::string find_digit_classifier(const std::string& explicit_path);
+
+// The digit metrics for a run on `data_path` with images of `arch`, or null with *why set when they do not
+// apply: the data is not an MNIST folder with a test split, or no classifier was found. The reference set is
+// min(count, 10000) digits of MNIST's test split at the run's image size and channels (converted to the
+// classifier's input as the generated ones are), in the order `seed` gives.
+std::unique_ptr<digits::Evaluator> digit_evaluator(const std::string& data_path, const dcgan::Architecture& arch,
+                                                   int64_t count, uint64_t seed, const std::string& classifier,
+                                                   Device device, std::string* why);
 
 }  // namespace cudagan::apps

@@ -51,6 +51,9 @@ void add_options(CLI::App& app, TrainConfig& c) {
       ->capture_default_str();
   app.add_option("--eval-images", c.eval_images, "Real (and as many generated) images per evaluation")
       ->capture_default_str();
+  app.add_option("--classifier", c.classifier,
+                 "The digit classifier for the FCD of MNIST runs (default: the one shipped with cudagan, "
+                 "data/digit_classifier)");
   app.add_flag("--tf32", c.tf32, "Allow TF32 tensor-core GEMMs on the GPU (faster, 10-bit mantissa inputs)");
   app.add_option("--batchnorm", c.batchnorm,
                  "Under mpirun: sync (batchnorm statistics of the global batch, as one process) or local "
@@ -178,6 +181,8 @@ void validate(const TrainConfig& c) {
                 c.eval_every);
   CUDAGAN_CHECK(c.eval_images >= 2 && c.eval_images <= 1000000, "--eval-images must be between 2 and 1000000, got ",
                 c.eval_images);
+  CUDAGAN_CHECK(c.classifier.empty() || std::filesystem::exists(c.classifier), "--classifier '", c.classifier,
+                "' does not exist: give a file written by train_digit_classifier, or leave it out for the shipped one");
   CUDAGAN_CHECK(c.batchnorm == "sync" || c.batchnorm == "local", "--batchnorm must be sync or local, got '",
                 c.batchnorm, "'");
 }
@@ -229,6 +234,7 @@ std::string to_yaml(const TrainConfig& c) {
   y << YAML::Key << "log-every" << YAML::Value << c.log_every;
   y << YAML::Key << "eval-every" << YAML::Value << c.eval_every;
   y << YAML::Key << "eval-images" << YAML::Value << c.eval_images;
+  if (!c.classifier.empty()) y << YAML::Key << "classifier" << YAML::Value << c.classifier;
   y << YAML::Key << "tf32" << YAML::Value << c.tf32;
   y << YAML::Key << "batchnorm" << YAML::Value << c.batchnorm;
   y << YAML::EndMap;

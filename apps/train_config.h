@@ -33,6 +33,7 @@ struct TrainConfig {
   int64_t log_every = 50;
   int64_t eval_every = -1;        // SWD every N steps and at the end; -1: each epoch's end and the end; 0: off
   int64_t eval_images = 8192;     // real (and as many generated) images per evaluation; fewer if the data has
+  std::string classifier;         // the digit classifier of the FCD ("": the one installed with cudagan)
   bool tf32 = false;
   std::string batchnorm = "sync";  // sync or local: statistics over the global batch, or each rank's
   std::string resume;             // checkpoint to continue from ("" none; "latest": OUT/checkpoints/latest)

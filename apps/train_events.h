@@ -1,5 +1,5 @@
 // How dcgan_train answers dcgan::Trainer's events: the console lines, losses.csv, the sample grids and
-// progress.gif, loss.png and the checkpoints (latest, and one per epoch). The Trainer decides when;
+// progress.gif, loss.png, the checkpoints (latest, and one per epoch) and index.html (report_page.h). The Trainer decides when;
 // this decides what, so the loop stays reusable and dcgan_train's outputs stay where they were.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan.h"
 #include "cudagan/trainer.h"
+#include "report_page.h"
 #include "train_eval.h"
 #include "train_outputs.h"
 
@@ -34,6 +35,11 @@ class TrainEvents {
   TrainEvents(TrainParts parts, const Tensor& fixed_noise, std::string config_yaml, std::string out,
               TrainOutputs& outputs, Console& console, TrainEval* eval = nullptr);
 
+  // index.html's title and the steps the run will take; the page is written from the first event on.
+  void set_report(std::string title, int64_t total_steps);
+  // Rewrites OUT/index.html now with `status` ("training", "finished", ...); live: the page reloads itself.
+  void write_page(const std::string& status, bool live);
+
   // The callbacks for Trainer::callbacks(); they refer to this object, which must outlive the run.
   dcgan::Callbacks callbacks();
   // After run() returned Outcome::diverged: the one-line error, naming the step and the checkpoint kept.
@@ -50,6 +56,8 @@ class TrainEvents {
   Console& console_;
   TrainEval* eval_;
   double elapsed_before_;  // the training time of the run this one resumes (from its losses.csv)
+  std::string title_;
+  int64_t total_steps_ = 0, step_ = 0;  // step_: the latest step seen
   std::string divergence_;
 };
 

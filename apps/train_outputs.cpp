@@ -71,6 +71,7 @@ TrainOutputs::TrainOutputs(const std::string& out, int64_t resume_step) : out_(o
     }
     std::sort(grids.begin(), grids.end());
     for (const auto& g : grids) gif_.add_frame(read_image(g.second.string()));
+    if (!grids.empty()) latest_grid_step_ = grids.back().first;
   }
   csv_ = std::fopen(csv_path.c_str(), "w");
   CUDAGAN_CHECK(csv_, "cannot write '", csv_path, "': ", std::strerror(errno), "; choose an OUT you can write to");
@@ -95,6 +96,11 @@ void TrainOutputs::add_sample_grid(int64_t step, const Tensor& images) {
   const Image grid = make_grid(images, 8, 2);
   write_png(path("samples/" + sample_name(step)), grid);
   gif_.add_frame(grid);
+  latest_grid_step_ = step;
+}
+
+std::string TrainOutputs::latest_grid() const {
+  return latest_grid_step_ < 0 ? std::string() : "samples/" + sample_name(latest_grid_step_);
 }
 
 void TrainOutputs::write_summaries() const {

@@ -30,6 +30,7 @@ class TrainOutputs {
   void add_row(const LossRow& row);                 // appended to losses.csv (flushed)
   void add_sample_grid(int64_t step, const Tensor& images);  // samples/step_XXXXXXX.png + a GIF frame
   void write_summaries() const;                             // progress.gif and loss.png
+  std::string latest_grid() const;  // the newest sample grid relative to OUT ("samples/step_0000400.png"), or ""
   const std::vector<LossRow>& rows() const { return rows_; }
 
  private:
@@ -37,6 +38,7 @@ class TrainOutputs {
   std::FILE* csv_ = nullptr;
   std::vector<LossRow> rows_;
   GifAnimation gif_;
+  int64_t latest_grid_step_ = -1;
 };
 
 // The console: one line per log interval like the PyTorch example, plus images/s and ETA.

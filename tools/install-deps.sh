@@ -7,7 +7,8 @@ packages=(build-essential cmake ninja-build pkg-config catch2 libopenblas-dev li
           libyaml-cpp-dev libcli11-dev libgif-dev zlib1g-dev nlohmann-json3-dev
           clang libomp-dev libclang-rt-dev  # the fuzzers (tools/fuzz-suite.sh)
           libopenmpi-dev openmpi-bin       # data-parallel training (cudagan::dist, mpirun)
-          python3-numpy)                   # tests/metrics/swd_reference.py (metrics.swd_numpy_agrees)
+          python3-numpy                    # tests/metrics/swd_reference.py (metrics.swd_numpy_agrees)
+          chromium)                        # apps.report_page_in_chromium: a screenshot of OUT/index.html
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

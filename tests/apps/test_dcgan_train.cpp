@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -143,7 +144,7 @@ TEST_CASE("dcgan_train: a short CPU run writes every output", "[app][training]")
   const Run r = run(tmp.str("images") + " " + tmp.str("out") + kTiny + "--epochs 2 --sample-every 1 --log-every 1");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  for (const char* f : {"config.yaml", "real_samples.png", "losses.csv", "loss.png", "progress.gif",
+  for (const char* f : {"config.yaml", "real_samples.png", "losses.csv", "loss.png", "progress.gif", "index.html",
                         "samples/step_0000001.png", "samples/step_0000004.png", "checkpoints/latest.safetensors",
                         "checkpoints/epoch_001.safetensors", "checkpoints/epoch_002.safetensors"})
     CHECK(fs::exists(tmp.path / "out" / f));
@@ -548,3 +549,55 @@ TEST_CASE("dcgan_train --eval-every: metrics.csv, metrics.png, the best checkpoi
   while (std::getline(again, line)) ++rows;
   CHECK(rows == 5);  // 3, 6, 8, then 9 and the end, 10
 }
+
+TEST_CASE("dcgan_train on MNIST: the digit classifier's FCD, confidence and class entropy; dcgan_eval agrees",
+          "[app][eval][digits]") {
+  TempDir tmp;
+  const std::string out = tmp.str("out"), mnist = std::string(CUDAGAN_SOURCE_DIR) + "/data/mnist";
+  const Run r = run(mnist + " " + out + kTiny + "--max-steps 6 --eval-every 3 --eval-images 128");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.output.find("FCD against 128 MNIST test digits") != std::string::npos);
+  CHECK(r.output.find("step 3: SWD x1e3 ") != std::string::npos);
+  CHECK(r.output.find("; FCD ") != std::string::npos);
+  std::ifstream csv(out + "/metrics.csv");
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line == "step,swd_avg,swd_16,fcd,confidence,class_entropy_bits");
+  std::vector<std::string> steps;
+  std::vector<double> fcd;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> cells;
+    std::stringstream in(line);
+    for (std::string c; std::getline(in, c, ',');) cells.push_back(c);
+    REQUIRE(cells.size() == 6);
+    steps.push_back(cells[0]);
+    fcd.push_back(std::stod(cells[3]));
+    CHECK(std::stod(cells[4]) > 0.1);  // a softmax's largest probability is at least 1/10
+    CHECK(std::stod(cells[4]) <= 1.0);
+    CHECK(std::stod(cells[5]) >= 0.0);
+    CHECK(std::stod(cells[5]) <= std::log2(10.0) + 1e-9);
+  }
+  CHECK(steps == std::vector<std::string>{"3", "6"});
+  CHECK(fs::exists(out + "/fcd.png"));
+  // The best checkpoint goes by the FCD on digits.
+  const size_t best = size_t(std::min_element(fcd.begin(), fcd.end()) - fcd.begin());
+  CHECK(std::to_string(checkpoint_step(out + "/checkpoints/best.safetensors")) == steps[best]);
+  const Run e = run_eval(out + "/checkpoints/latest.safetensors " + mnist +
+                         " --eval-images 128 --batch-size 8 --device cpu");
+  INFO(e.output);
+  REQUIRE(e.exit_code == 0);
+  const size_t at = e.output.find("FCD ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(e.output.substr(at + 4)) == Approx(fcd.back()).epsilon(1e-3));
+  // Real digits against the test split score far better than these barely trained networks.
+  const Run base = run_eval(out + "/checkpoints/latest.safetensors " + mnist + " --eval-images 128 --baseline --device cpu");
+  INFO(base.output);
+  const size_t b = base.output.find("FCD ");
+  REQUIRE(b != std::string::npos);
+  CHECK(std::stod(base.output.substr(b + 4)) < 0.5 * fcd.back());
+  const Run missing = run(mnist + " " + tmp.str("o2") + kTiny + "--max-steps 1 --classifier " + tmp.str("none.safetensors"));
+  CHECK(missing.exit_code != 0);
+  CHECK(missing.output.find("--classifier") != std::string::npos);
+}
+
