@@ -64,9 +64,7 @@ def find_binary(path, folder="bench", name="bench_train_step"):
 
 def run_ours(binary, device, configs, steps, warmup, threads, tf32):
     """images/s per configuration name, and the BLAS line, from one run of bench_train_step."""
-    env = dict(os.environ)
-    if device == "cpu":
-        env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
+    env = our_env(threads if device == "cpu" else None)
     env["CUDAGAN_TF32"] = "1" if tf32 else "0"
     names = "|".join(name for name, *_ in configs)
     cmd = [binary, "--benchmark_format=json", f"--benchmark_filter=^{device}/({names})/",
@@ -88,6 +86,69 @@ def run_ours(binary, device, configs, steps, warmup, threads, tf32):
     if missing:
         fail(f"{binary} reported nothing for {device}/{', '.join(missing)}: {proc.stderr.strip()}")
     return rates, report.get("context", {}).get("blas", "?")
+
+
+def our_env(threads):
+    """Our side's environment: the thread count, and no OPENBLAS_CORETYPE unless --keep-coretype. A machine (this
+    one's image sets OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU) can hold OpenBLAS to kernels slower than the
+    CPU's; PyTorch's MKL and oneDNN pick their own, so like for like is both sides on the CPU's best kernels."""
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
+    if not KEEP_CORETYPE[0]:
+        env.pop("OPENBLAS_CORETYPE", None)
+    return env
+
+
+KEEP_CORETYPE = [False]  # --keep-coretype
+
+
+def run_ceiling(binary, threads):
+    """The sgemm ceiling (GFLOP/s of a 2048^3 sgemm through our cpu::gemm), from bench_kernels."""
+    cmd = [binary, "--benchmark_format=json", "--benchmark_filter=^cpu/ceiling/sgemm_2048",
+           "--benchmark_min_time=0.3"]
+    proc = subprocess.run(cmd, env=our_env(threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        fail(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stderr.strip()}")
+    rates = [b.get("GFLOP/s", 0.0) for b in json.loads(proc.stdout).get("benchmarks", [])]
+    if not rates:
+        fail(f"{binary} reported no sgemm ceiling")
+    return max(rates)
+
+
+def conv_layers(size, channels, nz=NZ, ngf=NGF, ndf=NDF):
+    """(net, index, forward FLOPs per image) of every convolution of build_models' networks: 2 Cin Cout k^2 times
+    the output pixels of a convolution, times the input pixels of a transposed one."""
+    layers = int(math.log2(size)) - 2
+    out = []
+    width, pixels = ngf * 2 ** (layers - 1), 1
+    out.append(("G", 0, 2 * nz * width * 16 * pixels))
+    pixels = 16
+    for i in range(1, layers):
+        out.append(("G", i, 2 * width * (width // 2) * 16 * pixels))
+        width //= 2
+        pixels *= 4
+    out.append(("G", layers, 2 * width * channels * 16 * pixels))
+    width, pixels, cin = ndf, (size // 2) ** 2, channels
+    for i in range(layers):
+        out.append(("D", i, 2 * cin * width * 16 * pixels))
+        cin, width, pixels = width, width * 2, pixels // 4
+    out.append(("D", layers, 2 * cin * 1 * 16 * 1))
+    return out
+
+
+def step_gflop_per_image(size, channels):
+    """The convolution work of one image in dcgan::train_step (bench/breakdown.py's times_per_step): G forward
+    once and backward once (no data gradient into the noise); D forward three times (real, detached fake, fake
+    for G's loss), weight gradients twice (frozen in G's step), data gradients three times except into the
+    images, which only G's step needs."""
+    total = 0
+    for net, i, f in conv_layers(size, channels):
+        if net == "G":
+            total += f + f + (f if i > 0 else 0)
+        else:
+            total += 3 * f + 2 * f + (3 * f if i > 0 else f)
+    return total / 1e9
 
 
 # -------------------------------------------------------------------------------------------- PyTorch
@@ -195,8 +256,7 @@ def run_our_loop(binary, data, size, channels, batch, steps, warmup, threads, wo
            "--workers", str(workers), "--max-steps", str(total), "--epochs", "1000", "--log-every", never,
            "--sample-every", never, "--checkpoint-every", never, "--checkpoint-minutes", "0", "--eval-every", "0",
            "--device", "cpu"]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=our_env(threads), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         fail(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout[-2000:]}")
     with open(os.path.join(out, "losses.csv")) as f:
@@ -256,7 +316,10 @@ def main():
     p.add_argument("--bench-binary", help="our bench_train_step (default: the newest build*/bench/ one)")
     p.add_argument("--config", action="append", choices=[c[0] for c in CONFIGS],
                    help="only this configuration (repeatable)")
+    p.add_argument("--keep-coretype", action="store_true",
+                   help="run ours with the environment's OPENBLAS_CORETYPE (default: unset, the CPU's best kernels)")
     a = p.parse_args()
+    KEEP_CORETYPE[0] = a.keep_coretype
     steps = a.steps if a.steps is not None else (3 if a.device == "cpu" else 50)
     warmup = a.warmup if a.warmup is not None else (1 if a.device == "cpu" else 5)
     if steps < 1 or warmup < 0 or a.threads < 1 or a.repeat < 1:
@@ -291,9 +354,14 @@ def main():
     shapes = {name: (size, ch, batch) for name, size, ch, batch in configs}
     torch.set_num_threads(a.threads)
 
-    # Alternating runs, best of each side: on a shared machine the best run is the least disturbed one.
+    # Alternating runs, best of each side: on a shared machine the best run is the least disturbed one. On the
+    # CPU the sgemm ceiling is measured in the same rounds, for the fraction of it each side's step reaches.
     ours, theirs = {}, [0.0] * len(cases)
+    ceiling = 0.0
+    kernels_binary = find_binary(None, "bench", "bench_kernels") if a.device == "cpu" else None
     for _ in range(a.repeat):
+        if kernels_binary:
+            ceiling = max(ceiling, run_ceiling(kernels_binary, a.threads))
         for mode in sorted({c[2] for c in cases}):
             rates, blas = run_ours(binary, a.device, configs, steps, warmup, a.threads, tf32=mode == "tf32")
             for name, rate in rates.items():
@@ -311,10 +379,24 @@ def main():
         where = torch.cuda.get_device_name(0) + ("" if can_compile else "; torch.compile not available")
     print(f"PyTorch {torch.__version__}; {where}; {steps} timed steps after {warmup} warm-up; "
           f"best of {a.repeat} alternating run(s)")
-    print("| configuration | ours images/s | PyTorch images/s | ratio (ours / PyTorch) | PyTorch |")
-    print("| --- | ---: | ---: | ---: | --- |")
+    if a.device == "cuda":
+        print("| configuration | ours images/s | PyTorch images/s | ratio (ours / PyTorch) | PyTorch |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        for (label, name, mode, _), rate in zip(cases, theirs):
+            print(f"| {label} | {ours[mode, name]:.1f} | {rate:.1f} | {ours[mode, name] / rate:.2f}x | "
+                  f"{torch.__version__} |")
+        return
+    # The fraction of the ceiling: the step's convolution FLOPs (as dcgan::train_step executes them; PyTorch's
+    # reference step does more, D's weight gradients in G's step, so its fraction is a lower bound) per second.
+    print(f"sgemm ceiling in the same run: {ceiling:.0f} GFLOP/s (2048^3 through cpu::gemm, best of {a.repeat})")
+    print("| configuration | ours images/s | PyTorch images/s | ratio (ours / PyTorch) | ours of ceiling | "
+          "PyTorch of ceiling | PyTorch |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for (label, name, mode, _), rate in zip(cases, theirs):
-        print(f"| {label} | {ours[mode, name]:.1f} | {rate:.1f} | {ours[mode, name] / rate:.2f}x | {torch.__version__} |")
+        gflop = step_gflop_per_image(*shapes[name][:2])
+        print(f"| {label} | {ours[mode, name]:.1f} | {rate:.1f} | {ours[mode, name] / rate:.2f}x | "
+              f"{100 * ours[mode, name] * gflop / ceiling:.0f}% | {100 * rate * gflop / ceiling:.0f}% | "
+              f"{torch.__version__} |")
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,8 @@ Info info();  // asks the loaded OpenBLAS; never throws
 // How capable an OpenBLAS kernel set is: 1 generic SSE, 2 AVX, 3 AVX2+FMA, 4 AVX-512; names are
 // compared case-insensitively and unknown ones rank 1.
 int kernel_rank(const std::string& kernels);
-// One line for logs, e.g. "OpenBLAS 0.3.21 ... Zen; kernels Zen; 2 threads".
+// One line for logs, e.g. "OpenBLAS 0.3.21 ... Zen; kernels Zen; 2 threads"; it says so when the environment's
+// OPENBLAS_CORETYPE holds OpenBLAS to weaker kernels than the CPU supports.
 std::string describe();
 
 // Call first thing in main(), before any thread starts. When OpenBLAS picked a kernel set weaker
