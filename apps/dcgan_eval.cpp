@@ -15,7 +15,7 @@
 #include "cudagan/cudagan.h"
 #include "cudagan/data/data.h"
 #include "cudagan/dcgan_checkpoint.h"
-#include "cudagan/runtime/blas.h"
+#include "app_main.h"
 #include "quality.h"
 
 using namespace cudagan;
@@ -87,12 +87,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  blas::ensure_fast_kernels(argc, argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dcgan_eval: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return cudagan::apps::run_tool("dcgan_eval", argc, argv, run); }

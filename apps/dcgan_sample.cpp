@@ -19,7 +19,7 @@
 #include "cudagan/cudagan.h"
 #include "cudagan/dcgan_checkpoint.h"
 #include "cudagan/io/image_io.h"
-#include "cudagan/runtime/blas.h"
+#include "app_main.h"
 #include "latent_arithmetic.h"
 #include "stop_signal.h"
 
@@ -189,12 +189,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  blas::ensure_fast_kernels(argc, argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "dcgan_sample: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return cudagan::apps::run_tool("dcgan_sample", argc, argv, run); }

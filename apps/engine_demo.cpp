@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cudagan/cudagan.h"
+#include "app_main.h"
 #include "cudagan/runtime/blas.h"
 
 using namespace cudagan;
@@ -88,12 +89,4 @@ int run(int argc, char** argv) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
-  blas::ensure_fast_kernels(argc, argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "engine_demo: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return cudagan::apps::run_tool("engine_demo", argc, argv, run); }

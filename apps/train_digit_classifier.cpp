@@ -16,7 +16,7 @@
 #include "cudagan/cudagan.h"
 #include "cudagan/data/data.h"
 #include "cudagan/digit_classifier.h"
-#include "cudagan/runtime/blas.h"
+#include "app_main.h"
 
 using namespace cudagan;
 
@@ -116,12 +116,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  blas::ensure_fast_kernels(argc, argv);
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_digit_classifier: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return cudagan::apps::run_tool("train_digit_classifier", argc, argv, run); }

@@ -56,19 +56,14 @@ int64_t meta_int(const SafetensorsFile& f, const std::string& path, const std::s
   throw Error("checkpoint '" + path + "' has a malformed '" + key + "': '" + v + "'");
 }
 
-void load_into(const SafetensorsFile& f, const std::string& path, const std::string& name, Tensor target) {
-  CUDAGAN_CHECK(f.contains(name), "checkpoint '", path, "' has no tensor '", name,
-                "': it was written for a different model");
-  const Tensor& src = f.at(name);
-  CUDAGAN_CHECK(src.shape() == target.shape(), "checkpoint '", path, "' does not match this model: '", name,
-                "' is ", shape_str(src.shape()), " in the file and ", shape_str(target.shape()),
-                " here; use the --image-size, --channels, --nz, --ngf and --ndf of the run that wrote it");
-  target.copy_(src.dtype() == target.dtype() ? src : src.to(target.dtype()));
-}
+// Why a checkpoint's tensors may not fit the model built from the flags.
+constexpr const char* kArchitectureHint =
+    "it was written for a different model: use the --image-size, --channels, --nz, --ngf and --ndf of the run "
+    "that wrote it";
 
-void load_module(const SafetensorsFile& f, const std::string& path, const std::string& prefix, nn::Module& m) {
-  for (auto& [name, t] : m.named_parameters()) load_into(f, path, prefix + name, t);
-  for (auto& [name, t] : m.named_buffers()) load_into(f, path, prefix + name, t);
+void load_module(const SafetensorsFile& f, const std::string& prefix, nn::Module& m) {
+  for (auto& [name, t] : m.named_parameters()) f.load_into(prefix + name, t, kArchitectureHint);
+  for (auto& [name, t] : m.named_buffers()) f.load_into(prefix + name, t, kArchitectureHint);
 }
 
 void load_adam(const SafetensorsFile& f, const std::string& path, const std::string& prefix, const nn::Module& m,
@@ -90,8 +85,8 @@ void load_adam(const SafetensorsFile& f, const std::string& path, const std::str
     }
     s.exp_avg = Tensor::empty(p.shape(), p.dtype(), p.device());
     s.exp_avg_sq = Tensor::empty(p.shape(), p.dtype(), p.device());
-    load_into(f, path, base + ".exp_avg", s.exp_avg);
-    load_into(f, path, base + ".exp_avg_sq", s.exp_avg_sq);
+    f.load_into(base + ".exp_avg", s.exp_avg, kArchitectureHint);
+    f.load_into(base + ".exp_avg_sq", s.exp_avg_sq, kArchitectureHint);
   }
 }
 
@@ -143,8 +138,8 @@ TrainingState load_checkpoint(const std::string& path, Generator& g, Discriminat
                 "checkpoint '", path, "' was trained with image size ", a.image_size, ", ", a.channels,
                 " channels, nz ", a.nz, ", ngf ", a.ngf, ", ndf ", a.ndf, "; this run has ", here.image_size, ", ",
                 here.channels, ", ", here.nz, ", ", here.ngf, ", ", here.ndf, ": use the same settings to resume");
-  load_module(f, path, "G.", g);
-  load_module(f, path, "D.", d);
+  load_module(f, "G.", g);
+  load_module(f, "D.", d);
   load_adam(f, path, "G_adam.", g, opt_g);
   load_adam(f, path, "D_adam.", d, opt_d);
   TrainingState s;
@@ -169,7 +164,7 @@ std::unique_ptr<Generator> load_generator(const std::string& path, Device device
   if (checksums_verified) *checksums_verified = f.checksums_verified;
   cudagan::Rng unused(0);
   auto g = std::make_unique<Generator>(architecture_from(f, path), unused);
-  load_module(f, path, "G.", *g);
+  load_module(f, "G.", *g);
   g->to(device);
   return g;
 }

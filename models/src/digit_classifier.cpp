@@ -58,14 +58,8 @@ std::unique_ptr<Classifier> load_classifier(const std::string& path, Device devi
   auto c = std::make_unique<Classifier>(unused);
   nn::NamedTensors all = c->named_parameters();
   for (auto& b : c->named_buffers()) all.push_back(b);
-  for (auto& [name, t] : all) {
-    CUDAGAN_CHECK(f.contains(name), "digit classifier '", path, "' has no tensor '", name,
-                  "': it was written for a different network");
-    const Tensor& src = f.at(name);
-    CUDAGAN_CHECK(src.shape() == t.shape(), "digit classifier '", path, "': '", name, "' is ",
-                  shape_str(src.shape()), " in the file and ", shape_str(t.shape()), " here");
-    Tensor(t).copy_(src.dtype() == t.dtype() ? src : src.to(t.dtype()));
-  }
+  for (auto& [name, t] : all)
+    f.load_into(name, t, "it was written for a different network than this version's digits::Classifier");
   c->eval();
   c->to(device);
   if (metadata) *metadata = f.metadata;

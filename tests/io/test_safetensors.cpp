@@ -252,3 +252,22 @@ TEST_CASE("safetensors: the Python safetensors package reads our files and we re
   CHECK(f.at("b").dtype() == DType::float64);
   CHECK(f.at("b").to_vector() == std::vector<double>{7, 8});
 }
+
+TEST_CASE("safetensors: load_into converts F64 to the target's dtype and names a missing or misshapen tensor",
+          "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  save_safetensors(path, {{"w", Tensor::from_vector(std::vector<double>{1.5, -2.0, 0.25}, {3})}});
+  const SafetensorsFile f = load_safetensors(path);
+
+  Tensor target = Tensor::zeros({3});  // float32
+  f.load_into("w", target, "unused hint");
+  CHECK(target.to_float_vector() == std::vector<float>{1.5f, -2.0f, 0.25f});
+
+  Tensor wrong = Tensor::zeros({2, 2});
+  CHECK_THROWS_WITH(f.load_into("w", wrong, "use the flags of the run that wrote it"),
+                    Contains("'w' is [3] in the file and [2, 2] here; use the flags of the run that wrote it"));
+  CHECK(wrong.to_float_vector() == std::vector<float>(4, 0.0f));  // untouched
+  CHECK_THROWS_WITH(f.load_into("v", target, "a different model"),
+                    Contains("checkpoint '" + path + "' has no tensor 'v': a different model"));
+}

@@ -136,6 +136,14 @@ const Tensor& SafetensorsFile::at(const std::string& name) const {
                              " tensors)"));
 }
 
+void SafetensorsFile::load_into(const std::string& name, Tensor target, const std::string& hint) const {
+  CUDAGAN_CHECK(contains(name), "checkpoint '", path, "' has no tensor '", name, "': ", hint);
+  const Tensor& src = at(name);
+  CUDAGAN_CHECK(src.shape() == target.shape(), "checkpoint '", path, "' does not match: '", name, "' is ",
+                shape_str(src.shape()), " in the file and ", shape_str(target.shape()), " here; ", hint);
+  target.copy_(src.dtype() == target.dtype() ? src : src.to(target.dtype()));
+}
+
 namespace {
 
 struct Entry {

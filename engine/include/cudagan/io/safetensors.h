@@ -38,6 +38,10 @@ struct SafetensorsFile {
   bool contains(const std::string& name) const;
   // Throws cudagan::Error naming the missing tensor and the file.
   const Tensor& at(const std::string& name) const;
+  // Copies tensor `name` into `target` (any device; F64 and F32 converted to target's dtype). A missing
+  // tensor or a shape other than target's throws cudagan::Error naming the file, the tensor and both
+  // shapes, followed by `hint` (what the user should do about it).
+  void load_into(const std::string& name, Tensor target, const std::string& hint) const;
 };
 
 // Reads and validates a whole file (sizes, JSON, dtypes, offsets against shapes, overlaps, gaps,
