@@ -125,7 +125,8 @@ int train(const apps::TrainConfig& config, const dist::Communicator& comm) {
   if (world > 1)
     console.message("data-parallel over " + comm.describe() + ": " + std::to_string(config.batch_size / world) +
                     " images per rank and step, batchnorm " + config.batchnorm);
-  console.message("device " + device.str() + (device.is_cpu() ? "; BLAS " + blas::describe() : std::string()) +
+  console.message("device " + device.str() + (device.is_cpu() ? "; BLAS " + blas::describe() + "; conv kernels " + blas::describe_cpu_kernels()
+                                                     : std::string()) +
                   "; G " + std::to_string(g.parameter_count()) + " parameters, D " +
                   std::to_string(d.parameter_count()) + "; " + std::to_string(batches) + " batches of " +
                   std::to_string(config.batch_size) + " per epoch");

@@ -18,7 +18,10 @@ int main(int argc, char** argv) {
   cudagan::blas::ensure_fast_kernels(argc, argv);
   const std::string blas = cudagan::blas::describe();
   std::fprintf(stderr, "BLAS: %s\n", blas.c_str());
-  benchmark::AddCustomContext("blas", blas);  // into the JSON output as well
+  benchmark::AddCustomContext("blas", blas);
+  const std::string cpu_kernels = cudagan::blas::describe_cpu_kernels();
+  std::fprintf(stderr, "CPU conv kernels: %s\n", cpu_kernels.c_str());
+  benchmark::AddCustomContext("cpu_kernels", cpu_kernels);  // into the JSON output as well
 
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

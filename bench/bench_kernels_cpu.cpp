@@ -13,6 +13,9 @@
 
 #include "adam.h"
 #include "bce.h"
+#include "conv.h"
+#include "cpu/conv_implicit.h"
+#include "cpu/isa.h"
 #include "gemm.h"
 #include "kernel_benches.h"
 
@@ -86,8 +89,12 @@ void add(const std::string& name, const Cost& cost, Setup setup) {
       ->Unit(benchmark::kMillisecond);
 }
 
+// How a conv pass is computed: as cpu::conv2d_* choose (the layer benchmarks), or forced onto one
+// implementation (the per-path comparison).
+enum class ConvPath { dispatch, im2col, implicit };
+
 // The three conv kernels on one geometry: a is the convolution's input side, b its output side.
-Launch conv_launch(const Layer& l, ConvKernel k) {
+Launch conv_path_launch(const Layer& l, ConvKernel k, ConvPath path, cpu::Isa isa) {
   auto b = std::make_shared<Buffers>();
   const ConvGeometry g = l.conv;
   float* in = b->add(g.input_elems(), -1, 1);
@@ -95,13 +102,44 @@ Launch conv_launch(const Layer& l, ConvKernel k) {
   float* w = b->add(g.weight_elems(), -0.03f, 0.03f);
   switch (k) {
     case ConvKernel::forward:
+      if (path == ConvPath::im2col)
+        return owning(b, [g, in, out, w] { cpu::conv2d_forward_im2col<float>(g, in, w, out); });
+      if (path == ConvPath::implicit)
+        return owning(b, [g, in, out, w, isa] { cpu::conv2d_forward_implicit(g, in, w, out, isa); });
       return owning(b, [g, in, out, w] { cpu::conv2d_forward<float>(g, in, w, out); });
     case ConvKernel::backward_data:
+      if (path == ConvPath::im2col)
+        return owning(b, [g, in, out, w] { cpu::conv2d_backward_data_im2col<float>(g, out, w, in); });
+      if (path == ConvPath::implicit)
+        return owning(b, [g, in, out, w, isa] { cpu::conv2d_backward_data_implicit(g, out, w, in, isa); });
       return owning(b, [g, in, out, w] { cpu::conv2d_backward_data<float>(g, out, w, in); });
     case ConvKernel::backward_weight:
       break;
   }
+  if (path == ConvPath::im2col)
+    return owning(b, [g, in, out, w] { cpu::conv2d_backward_weight_im2col<float>(g, in, out, w); });
+  if (path == ConvPath::implicit)
+    return owning(b, [g, in, out, w, isa] { cpu::conv2d_backward_weight_implicit(g, in, out, w, isa); });
   return owning(b, [g, in, out, w] { cpu::conv2d_backward_weight<float>(g, in, out, w); });
+}
+
+Launch conv_launch(const Layer& l, ConvKernel k) { return conv_path_launch(l, k, ConvPath::dispatch, cpu::Isa::generic); }
+
+// Every conv pass of the network on each implementation, next to each other: im2col + BLAS, and the implicit
+// GEMM with each instruction set's micro-kernel this CPU has ("cpu/D.conv2/forward/im2col",
+// ".../implicit_avx512"). This is the measurement behind conv.cpp's choice of implementation per geometry.
+void register_conv_paths(const std::vector<Layer>& layers) {
+  for (const Layer& l : layers) {
+    if (l.kind != Layer::Kind::conv && l.kind != Layer::Kind::conv_transpose) continue;
+    for (const PassSpec& p : layer_passes(l)) {
+      const ConvKernel k = conv_kernel(l, p.name);
+      const std::string base = l.name + "/" + p.name + "/";
+      add(base + "im2col", p.cost, [l, k] { return conv_path_launch(l, k, ConvPath::im2col, cpu::Isa::generic); });
+      for (cpu::Isa isa : cpu::supported_isas())
+        add(base + "implicit_" + cpu::isa_name(isa), p.cost,
+            [l, k, isa] { return conv_path_launch(l, k, ConvPath::implicit, isa); });
+    }
+  }
 }
 
 Launch norm_launch(const Layer& l, bool backward) {
@@ -178,6 +216,8 @@ void register_cpu_benchmarks(const Network& net) {
     return b;
   }();
   register_network(net, backend);
+  register_conv_paths(net.generator);
+  register_conv_paths(net.discriminator);
 }
 
 }  // namespace cudagan::bench

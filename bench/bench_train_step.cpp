@@ -146,6 +146,9 @@ int main(int argc, char** argv) {
   const std::string blas = blas::describe();
   std::fprintf(stderr, "BLAS: %s\n", blas.c_str());
   benchmark::AddCustomContext("blas", blas);
+  const std::string cpu_kernels = blas::describe_cpu_kernels();
+  std::fprintf(stderr, "CPU conv kernels: %s\n", cpu_kernels.c_str());
+  benchmark::AddCustomContext("cpu_kernels", cpu_kernels);
 
   Options opt;
   if (!parse_options(argc, argv, opt)) return 2;

@@ -45,7 +45,9 @@ def load(paths, backend):
     for path in paths:
         with open(path) as f:
             for b in json.load(f)["benchmarks"]:
-                m = re.match(rf"{backend}/([^/]+)/([^/]+)", b["name"])
+                # "<backend>/<layer>/<pass>[/manual_time]": the per-implementation runs
+                # ("cpu/D.conv2/forward/im2col/...") are compared by bench_kernels' own output, not summed here
+                m = re.match(rf"{backend}/([^/]+)/([^/]+)(/manual_time)?$", b["name"])
                 if not m or b.get("error_occurred"):
                     continue
                 ms = b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]

@@ -90,9 +90,16 @@ template <class T> void im2col(const ConvGeometry& g, const T* x, int first, int
 // which it first zeroes.
 template <class T> void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx);
 
+// The three passes, each on the faster of two implementations for its geometry: in float the implicit GEMM
+// of cpu/conv_implicit.h where it wins, otherwise (and in double always) the im2col + BLAS passes below.
 template <class T> void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y);
 template <class T> void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx);
 template <class T> void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw);
+
+// The im2col + BLAS passes on any geometry (the tests and benchmarks compare them with the implicit ones).
+template <class T> void conv2d_forward_im2col(const ConvGeometry& g, const T* x, const T* w, T* y);
+template <class T> void conv2d_backward_data_im2col(const ConvGeometry& g, const T* dy, const T* w, T* dx);
+template <class T> void conv2d_backward_weight_im2col(const ConvGeometry& g, const T* x, const T* dy, T* dw);
 }  // namespace cpu
 
 }  // namespace cudagan

@@ -1,5 +1,7 @@
-// 2-D convolution on the CPU: im2col + one GEMM per chunk of images, the batch folded into the GEMM's
-// N dimension (Caffe's scheme without its one-GEMM-per-image loop).
+// 2-D convolution on the CPU. In float most DCGAN passes run as implicit GEMMs with our own micro-kernels
+// (conv_implicit.h; which ones: implicit_forward and its siblings below); the others, and all of double,
+// run as im2col + one BLAS GEMM per chunk of images, the batch folded into the GEMM's N dimension (Caffe's
+// scheme without its one-GEMM-per-image loop), described here.
 //
 //   x [N, C, H, W], w [K, C, KH, KW], y [N, K, OH, OW], P = OH*OW, CKK = C*KH*KW, chunk of n images:
 //   im2col:           cols [CKK, n*P],  cols[(c,kh,kw), (i,oh,ow)] = x[i, c, oh*SH-PH+kh, ow*SW-PW+kw]
@@ -31,9 +33,11 @@
 
 #include "cudagan/core/error.h"
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gemm.h"
+#include "cpu/conv_implicit.h"
 #include "cpu/parallel.h"
 
 namespace cudagan::cpu {
@@ -121,6 +125,19 @@ struct ChunkScratch {
 
 }  // namespace
 
+// Which float passes run as implicit GEMMs (conv_implicit.h) with our micro-kernels instead of im2col + BLAS:
+// measured on DCGAN-64's layers at batch 64 and 128, both implementations alternating in one process with the
+// apps' threading settings (bench_kernels' ".../im2col" and ".../implicit_avx512" rows; bench/RESULTS.md,
+// "implicit GEMM"). The implicit forward wins 1.1-1.7x where the output plane has 64 pixels or more (the patch
+// runs it packs are long) and loses 0.7-0.8x on 4x4 planes. Its backward passes lose to OpenBLAS on every
+// DCGAN shape (backward data 0.6-0.8x, since each sub-pixel phase stores its outputs one element at a time, and
+// 0.2x where dx has 3 channels; backward weight 0.8-1.0x), so they stay on BLAS until they are faster.
+namespace {
+bool implicit_forward(const ConvGeometry& g) { return g.out_pixels() >= 64; }
+bool implicit_backward_data(const ConvGeometry&) { return false; }
+bool implicit_backward_weight(const ConvGeometry&) { return false; }
+}  // namespace
+
 int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {
   const int64_t per_image = (g.col_rows() + g.out_channels) * g.out_pixels() * elem_bytes;
   const int64_t fit = per_image > 0 ? kChunkBudgetBytes / per_image : g.batch;
@@ -193,7 +210,7 @@ void col2im(const ConvGeometry& g, const T* cols, int first, int count, T* dx) {
 }
 
 template <class T>
-void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
+void conv2d_forward_im2col(const ConvGeometry& g, const T* x, const T* w, T* y) {
   check_geometry(g, "conv2d_forward");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   if (covers_input(g)) {  // y [N, K] = x [N, CKK] * w^T
@@ -214,7 +231,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
 }
 
 template <class T>
-void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+void conv2d_backward_data_im2col(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   check_geometry(g, "conv2d_backward_data");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   if (covers_input(g)) {  // dx [N, CKK] = dy [N, K] * w
@@ -237,7 +254,7 @@ void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx)
 }
 
 template <class T>
-void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+void conv2d_backward_weight_im2col(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
   check_geometry(g, "conv2d_backward_weight");
   const int64_t k = g.out_channels, p = g.out_pixels(), ckk = g.col_rows();
   if (covers_input(g)) {  // dw [K, CKK] = dy^T [K, N] * x [N, CKK]
@@ -261,12 +278,42 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* d
   }
 }
 
+template <class T>
+void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid() && !covers_input(g) && implicit_forward(g))
+      return conv2d_forward_implicit(g, x, w, y, best_isa());
+  }
+  conv2d_forward_im2col(g, x, w, y);
+}
+
+template <class T>
+void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid() && !covers_input(g) && implicit_backward_data(g))
+      return conv2d_backward_data_implicit(g, dy, w, dx, best_isa());
+  }
+  conv2d_backward_data_im2col(g, dy, w, dx);
+}
+
+template <class T>
+void conv2d_backward_weight(const ConvGeometry& g, const T* x, const T* dy, T* dw) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.valid() && !covers_input(g) && implicit_backward_weight(g))
+      return conv2d_backward_weight_implicit(g, x, dy, dw, best_isa());
+  }
+  conv2d_backward_weight_im2col(g, x, dy, dw);
+}
+
 #define CUDAGAN_INSTANTIATE_CONV(T)                                                   \
   template void im2col<T>(const ConvGeometry&, const T*, int, int, T*);               \
   template void col2im<T>(const ConvGeometry&, const T*, int, int, T*);               \
   template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, T*);       \
   template void conv2d_backward_data<T>(const ConvGeometry&, const T*, const T*, T*); \
-  template void conv2d_backward_weight<T>(const ConvGeometry&, const T*, const T*, T*);
+  template void conv2d_backward_weight<T>(const ConvGeometry&, const T*, const T*, T*);       \
+  template void conv2d_forward_im2col<T>(const ConvGeometry&, const T*, const T*, T*);        \
+  template void conv2d_backward_data_im2col<T>(const ConvGeometry&, const T*, const T*, T*);  \
+  template void conv2d_backward_weight_im2col<T>(const ConvGeometry&, const T*, const T*, T*);
 CUDAGAN_INSTANTIATE_CONV(float)
 CUDAGAN_INSTANTIATE_CONV(double)
 #undef CUDAGAN_INSTANTIATE_CONV

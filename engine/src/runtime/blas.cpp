@@ -1,12 +1,16 @@
 #include "cudagan/runtime/blas.h"
 
 #include <cblas.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+
+#include "cpu/isa.h"  // the kernels library's instruction-set choice
 
 namespace cudagan::blas {
 
@@ -69,8 +73,21 @@ std::string describe() {
   return s + "; " + std::to_string(i.threads) + " threads";
 }
 
+// glibc returns a freed block above its mmap threshold (128 KiB at first, rising to at most 32 MiB as such
+// blocks are freed) to the kernel at once, and trims the heap's free top beyond twice that: a training step,
+// which frees and allocates the same activation-sized blocks every time, then takes fresh zeroed pages and a
+// page fault per 4 KiB for each of them. Serving blocks up to 32 MiB from the heap and never trimming it keeps
+// those pages: measured on the DCGAN-64 step at batch 64 (2 cores), 6-8 % more images/s in three alternating runs.
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
+
+std::string describe_cpu_kernels() { return cpu::describe_cpu_kernels(); }
+
 void ensure_fast_kernels(int argc, char** argv) {
   (void)argc;
+  keep_freed_memory();
   if (std::getenv(kReexecVar)) return;  // this is the restarted process: settle for what we have
   bool restart = false;
   // Idle OpenMP threads spin for a while after each parallel loop by default; on a machine with few

@@ -33,10 +33,20 @@ int kernel_rank(const std::string& kernels);
 // OPENBLAS_CORETYPE holds OpenBLAS to weaker kernels than the CPU supports.
 std::string describe();
 
+// The instruction set of cudagan's own CPU kernels (the implicit-GEMM convolution's micro-kernel), chosen by
+// CPUID at run time, e.g. "avx512 (12x32 micro-kernel)": logged next to the BLAS.
+std::string describe_cpu_kernels();
+
 // Call first thing in main(), before any thread starts. When OpenBLAS picked a kernel set weaker
 // than the CPU supports (and the user did not set OPENBLAS_CORETYPE), or OMP_WAIT_POLICY or
 // OPENBLAS_THREAD_TIMEOUT is unset, sets them and re-executes /proc/self/exe with argv, once; returns normally otherwise, or if
 // re-executing fails.
+// It also keeps freed memory in the process (keep_freed_memory) instead of returning it to the kernel.
 void ensure_fast_kernels(int argc, char** argv);
+
+// Large freed blocks stay in the heap for the next allocation of their size (glibc's mallopt), so a steady
+// training step does not page-fault fresh memory in for its activations every time. Process-wide: main()'s
+// business, like the environment ensure_fast_kernels sets.
+void keep_freed_memory();
 
 }  // namespace cudagan::blas

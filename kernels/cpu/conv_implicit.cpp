@@ -1,0 +1,320 @@
+// The implicit-GEMM convolution (conv_implicit.h).
+//
+// All three passes are GEMMs whose B operand is a window onto image planes: B[r][j] is the value of plane
+// row r's plane at (a(j) + dh[r], b(j) + dw[r]), or 0 outside the plane (the padding). `PlaneSource`
+// describes such a window, and its `gather` copies one row of B over a range of columns as contiguous runs.
+//
+//   forward:         planes = the phase planes of x, r = (c, kh, kw), j = (n, oh, ow)
+//   backward data:   planes = dy, r = (k, th, tw) of one phase, j = the dx pixels of that phase
+//   backward weight: the forward's B, read transposed (r runs along the packed strip, j along the reduction)
+#include "cpu/conv_implicit.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/packed_gemm.h"
+#include "cudagan/core/error.h"
+
+namespace cudagan::cpu {
+namespace {
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div(int64_t a, int64_t b) { return floor_div(a + b - 1, b); }
+
+constexpr int64_t kParallelFlops = int64_t(1) << 20;  // below this a pass runs on the calling thread
+
+struct PlaneSource {
+  const float* base = nullptr;
+  int64_t img_stride = 0, rows = 0, cols = 0;  // one image's planes; each plane rows x cols, row-major
+  int64_t na = 0, nb = 0, a0 = 0, b0 = 0;      // columns: images x [a0, a0 + na) x [b0, b0 + nb)
+  std::vector<int64_t> row_off;                // per B row: its plane's offset within an image
+  std::vector<int32_t> dh, dw;                 // per B row: the shift applied to (a, b)
+
+  // out[t * stride] = B[r][j0 + t] for t < len.
+  void gather(int64_t r, int64_t j0, int64_t len, float* out, int64_t stride) const {
+    const int64_t per_img = na * nb;
+    int64_t img = j0 / per_img, rem = j0 % per_img, ai = rem / nb, bi = rem % nb;
+    const int64_t roff = row_off[size_t(r)], dhr = dh[size_t(r)], dwr = dw[size_t(r)];
+    while (len > 0) {
+      const int64_t run = std::min(len, nb - bi);
+      const int64_t arow = a0 + ai + dhr;
+      int64_t lo = run, hi = run;  // valid columns of the run: [lo, hi)
+      const float* src = nullptr;
+      if (arow >= 0 && arow < rows) {
+        const int64_t c0 = b0 + bi + dwr;  // plane column of the run's first element
+        lo = std::clamp<int64_t>(-c0, 0, run);
+        hi = std::clamp<int64_t>(cols - c0, lo, run);
+        src = base + img * img_stride + roff + arow * cols + c0;
+      } else {
+        lo = hi = 0;
+      }
+      if (stride == 1) {  // runs are short (a plane row): inline loops beat a memcpy call
+        for (int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
+        for (int64_t t = lo; t < hi; ++t) out[t] = src[t];
+        for (int64_t t = hi; t < run; ++t) out[t] = 0.0f;
+      } else {
+        for (int64_t t = 0; t < lo; ++t) out[t * stride] = 0.0f;
+        for (int64_t t = lo; t < hi; ++t) out[t * stride] = src[t];
+        for (int64_t t = hi; t < run; ++t) out[t * stride] = 0.0f;
+      }
+      out += run * stride;
+      len -= run;
+      bi += run;
+      if (bi == nb) {
+        bi = 0;
+        if (++ai == na) ai = 0, ++img;
+      }
+    }
+  }
+};
+
+// x split into its stride phases: plane (c, ph, pw) holds x[c, a*sh + ph, b*sw + pw] at (a, b), 0 where that
+// lies beyond the image, so a shifted window never needs to know the phase. Stride 1 uses x as it is.
+struct PhasePlanes {
+  std::vector<float> storage;
+  const float* data = nullptr;
+  int64_t rows = 0, cols = 0, per_image = 0;
+
+  PhasePlanes(const ConvGeometry& g, const float* x) {
+    const int64_t sh = g.stride_h, sw = g.stride_w, h = g.in_h, w = g.in_w;
+    rows = ceil_div(h, sh);
+    cols = ceil_div(w, sw);
+    per_image = int64_t(g.in_channels) * sh * sw * rows * cols;
+    if (sh == 1 && sw == 1) {
+      data = x;
+      return;
+    }
+    storage.resize(size_t(g.batch * per_image));
+    float* out = storage.data();
+    const int64_t planes = int64_t(g.batch) * g.in_channels;
+#pragma omp parallel for schedule(static) if (planes * h * w >= (int64_t(1) << 15))
+    for (int64_t q = 0; q < planes; ++q) {
+      const float* src = x + q * h * w;
+      float* dst = out + q * sh * sw * rows * cols;
+      for (int64_t ph = 0; ph < sh; ++ph)
+        for (int64_t a = 0; a < rows; ++a) {
+          const int64_t hh = a * sh + ph;
+          for (int64_t pw = 0; pw < sw; ++pw) {
+            float* d = dst + ((ph * sw + pw) * rows + a) * cols;
+            const int64_t valid = hh < h ? (w - pw + sw - 1) / sw : 0;  // columns b with b*sw + pw < w
+            const float* s = src + hh * w + pw;
+            for (int64_t b = 0; b < valid; ++b) d[b] = s[b * sw];
+            for (int64_t b = valid; b < cols; ++b) d[b] = 0.0f;
+          }
+        }
+    }
+    data = storage.data();
+  }
+};
+
+// The forward's B: rows (c, kh, kw) over the phase planes, columns (n, oh, ow).
+PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes) {
+  PlaneSource s;
+  s.base = planes.data;
+  s.img_stride = planes.per_image;
+  s.rows = planes.rows;
+  s.cols = planes.cols;
+  s.na = g.out_h();
+  s.nb = g.out_w();
+  const int64_t sh = g.stride_h, sw = g.stride_w, plane = planes.rows * planes.cols;
+  for (int64_t c = 0; c < g.in_channels; ++c)
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        // input row oh*sh + kh - ph = sh * (oh + th) + phase_h
+        const int64_t th = floor_div(kh - g.pad_h, sh), fh = kh - g.pad_h - th * sh;
+        const int64_t tw = floor_div(kw - g.pad_w, sw), fw = kw - g.pad_w - tw * sw;
+        s.row_off.push_back(((c * sh + fh) * sw + fw) * plane);
+        s.dh.push_back(int32_t(th));
+        s.dw.push_back(int32_t(tw));
+      }
+  return s;
+}
+
+// Packs rows [k0, k0 + kc) x columns [j0, j0 + nv) of `src` into one [kc][nr] strip.
+void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
+  for (int64_t p = 0; p < kc; ++p) {
+    float* row = dst + p * nr;
+    src.gather(k0 + p, j0, nv, row, 1);
+    std::fill(row + nv, row + nr, 0.0f);
+  }
+}
+
+// Packs the transpose: strip column jj is row r0 + jj of `src`, strip step p its column k0 + p.
+void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t r0, int64_t nv, float* dst) {
+  for (int64_t jj = 0; jj < nv; ++jj) src.gather(r0 + jj, k0, kc, dst + jj, nr);
+  if (nv < nr)
+    for (int64_t p = 0; p < kc; ++p) std::fill(dst + p * nr + nv, dst + (p + 1) * nr, 0.0f);
+}
+
+// Runs columns [0, n) of one GEMM over blocks of blk.nc columns on the OpenMP team.
+template <class PackB, class ColOffset>
+void run_columns(const MicroKernel& uk, const GemmBlocking& blk, const PackedA& a, int64_t n, const PackB& pack_b,
+                 const ColOffset& col_offset, float* c, int64_t row_stride) {
+  const int64_t blocks = (n + blk.nc - 1) / blk.nc;
+  const bool parallel = 2.0 * double(a.m()) * double(a.k()) * double(n) >= double(kParallelFlops);
+#pragma omp parallel if (parallel && blocks > 1)
+  {
+    GemmScratch s(uk, blk);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t j0 = b * blk.nc;
+      packed_gemm_columns(uk, blk, a, j0, std::min(blk.nc, n - j0), 0, a.k(), false, pack_b, col_offset, c,
+                          row_stride, s);
+    }
+  }
+}
+
+void check(const ConvGeometry& g, const void* p1, const void* p2, const void* p3, const char* op) {
+  if (!g.valid()) throw InvalidArgument(std::string("cpu::") + op + ": invalid convolution geometry " + describe(g));
+  if (!p1 || !p2 || !p3) throw InvalidArgument(std::string("cpu::") + op + ": null pointer");
+}
+
+}  // namespace
+
+void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float* w, float* y, Isa isa) {
+  check(g, x, w, y, "conv2d_forward_implicit");
+  const MicroKernel uk = microkernel(isa);
+  const GemmBlocking blk;
+  const int64_t k = g.out_channels, ckk = g.col_rows(), p = g.out_pixels();
+  const PhasePlanes planes(g, x);
+  const PlaneSource src = patch_source(g, planes);
+  PackedA a(uk, k, ckk, blk);
+  a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+    for (int64_t q = 0; q < kc; ++q)
+      for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < k ? w[(m0 + i) * ckk + k0 + q] : 0.0f;
+  });
+  run_columns(
+      uk, blk, a, int64_t(g.batch) * p,
+      [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) { pack_rows(src, uk.nr, k0, kc, j0, nv, dst); },
+      [&](int64_t j) { return (j / p) * k * p + j % p; }, y, p);
+}
+
+void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const float* w, float* dx, Isa isa) {
+  check(g, dy, w, dx, "conv2d_backward_data_implicit");
+  const MicroKernel uk = microkernel(isa);
+  const GemmBlocking blk;
+  const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
+  const int64_t c_n = g.in_channels, k_n = g.out_channels, h = g.in_h, wd = g.in_w;
+  const int64_t oh = g.out_h(), ow = g.out_w();
+  // Phase (fh, fw): the dx pixels with (y + pad_h) % sh == fh and (x + pad_w) % sw == fw. Pixel
+  // y = sh * u + fh - pad_h receives the taps kh = fh + sh * th from dy row u - th.
+  for (int64_t fh = 0; fh < sh; ++fh)
+    for (int64_t fw = 0; fw < sw; ++fw) {
+      const int64_t u_lo = std::max<int64_t>(0, ceil_div(g.pad_h - fh, sh)), u_hi = ceil_div(h + g.pad_h - fh, sh);
+      const int64_t v_lo = std::max<int64_t>(0, ceil_div(g.pad_w - fw, sw)), v_hi = ceil_div(wd + g.pad_w - fw, sw);
+      const int64_t nu = u_hi - u_lo, nv = v_hi - v_lo;
+      if (nu <= 0 || nv <= 0) continue;
+      const int64_t th_n = fh < kh_n ? ceil_div(kh_n - fh, sh) : 0, tw_n = fw < kw_n ? ceil_div(kw_n - fw, sw) : 0;
+      const int64_t taps = th_n * tw_n, kred = k_n * taps;
+
+      PlaneSource src;
+      src.base = dy;
+      src.img_stride = k_n * oh * ow;
+      src.rows = oh;
+      src.cols = ow;
+      src.na = nu;
+      src.nb = nv;
+      src.a0 = u_lo;
+      src.b0 = v_lo;
+      for (int64_t k = 0; k < k_n; ++k)
+        for (int64_t th = 0; th < th_n; ++th)
+          for (int64_t tw = 0; tw < tw_n; ++tw) {
+            src.row_off.push_back(k * oh * ow);
+            src.dh.push_back(int32_t(-th));
+            src.dw.push_back(int32_t(-tw));
+          }
+
+      PackedA a(uk, c_n, kred, blk);  // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw]
+      a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+        for (int64_t q = 0; q < kc; ++q) {
+          const int64_t r = k0 + q, k = r / taps, th = (r % taps) / tw_n, tw = r % tw_n;
+          const float* wk = w + ((k * c_n) * kh_n + fh + sh * th) * kw_n + fw + sw * tw;
+          for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < c_n ? wk[(m0 + i) * kh_n * kw_n] : 0.0f;
+        }
+      });
+      const int64_t per_img = nu * nv;
+      run_columns(
+          uk, blk, a, int64_t(g.batch) * per_img,
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, float* dst) { pack_rows(src, uk.nr, k0, kc, j0, n, dst); },
+          [&](int64_t j) {
+            const int64_t i = j / per_img, u = u_lo + (j % per_img) / nv, v = v_lo + j % nv;
+            return i * c_n * h * wd + (sh * u + fh - g.pad_h) * wd + (sw * v + fw - g.pad_w);
+          },
+          dx, h * wd);
+    }
+}
+
+void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, const float* dy, float* dw, Isa isa) {
+  check(g, x, dy, dw, "conv2d_backward_weight_implicit");
+  const MicroKernel uk = microkernel(isa);
+  const GemmBlocking blk;
+  const int64_t k_n = g.out_channels, ckk = g.col_rows(), p = g.out_pixels(), pixels = int64_t(g.batch) * p;
+  const PhasePlanes planes(g, x);
+  const PlaneSource src = patch_source(g, planes);
+
+  // The reduction over the batch's pixels runs in fixed slices (a multiple of kc, A's packed slice about
+  // 4 MiB at most), each into its own partial dw, added in slice order at the end.
+  const int64_t slice = std::max<int64_t>(blk.kc, (int64_t(1) << 20) / std::max<int64_t>(k_n, 1) / blk.kc * blk.kc);
+  const int64_t slices = std::max<int64_t>(1, (pixels + slice - 1) / slice);
+  const int64_t col_blocks = (ckk + blk.nc - 1) / blk.nc, tasks = slices * col_blocks;
+  std::vector<float> partials(slices > 1 ? size_t(slices * k_n * ckk) : 0);
+  const bool parallel = 2.0 * double(k_n) * double(ckk) * double(pixels) >= double(kParallelFlops);
+
+#pragma omp parallel if (parallel && tasks > 1)
+  {
+    GemmScratch s(uk, blk);
+    std::unique_ptr<PackedA> a;
+    int64_t packed_slice = -1;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t sl = t / col_blocks, cb = t % col_blocks;
+      const int64_t first = sl * slice, len = std::min(slice, pixels - first);
+      if (sl != packed_slice) {  // A = dy [K, pixels of this slice]
+        a = std::make_unique<PackedA>(uk, k_n, len, blk);
+        a->pack(
+            [&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+              for (int i = 0; i < uk.mr; ++i) {
+                const int64_t k = m0 + i;
+                if (k >= k_n) {
+                  for (int64_t q = 0; q < kc; ++q) dst[q * uk.mr + i] = 0.0f;
+                  continue;
+                }
+                // pixel j = first + k0 + q is pixel jp of image ji: walk them without a division each
+                int64_t ji = (first + k0) / p, jp = (first + k0) % p;
+                for (int64_t q = 0; q < kc;) {
+                  const float* row = dy + (ji * k_n + k) * p;
+                  const int64_t run = std::min(kc - q, p - jp);
+                  for (int64_t t = 0; t < run; ++t) dst[(q + t) * uk.mr + i] = row[jp + t];
+                  q += run, jp = 0, ++ji;
+                }
+              }
+            },
+            false);
+        packed_slice = sl;
+      }
+      float* out = slices > 1 ? partials.data() + sl * k_n * ckk : dw;
+      const int64_t r0 = cb * blk.nc;
+      packed_gemm_columns(
+          uk, blk, *a, r0, std::min(blk.nc, ckk - r0), 0, len, false,
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
+            pack_columns(src, uk.nr, first + k0, kc, j0, nv, dst);
+          },
+          [](int64_t j) { return j; }, out, ckk, s);
+    }
+  }
+  if (slices > 1) {
+    const int64_t n = k_n * ckk;
+#pragma omp parallel for schedule(static) if (n * slices >= (int64_t(1) << 15))
+    for (int64_t e = 0; e < n; ++e) {
+      float sum = partials[size_t(e)];
+      for (int64_t sl = 1; sl < slices; ++sl) sum += partials[size_t(sl * n + e)];
+      dw[e] = sum;
+    }
+  }
+}
+
+}  // namespace cudagan::cpu

@@ -1,0 +1,142 @@
+// The blocked GEMM driver behind the implicit-GEMM convolution: C [m, n] (=, +=) A [m, k] * B [k, n], where
+// neither A nor B need exist as matrices. The caller supplies packers that write A and B straight into the
+// panel layout of the micro-kernel (microkernel.h), so a convolution packs input patches from the image
+// itself instead of writing and re-reading an im2col matrix.
+//
+// Blocking (Goto's scheme, with the vector lanes along n): for each block of nc columns and each block of
+// kc reduction steps, B is packed into nr-wide strips [kc][nr] (about kc * nc * 4 bytes, held in L2), and
+// for each mr-row strip of A ([kc][mr], in L1) the micro-kernel runs over every B strip. The first
+// reduction block stores its tile, the later ones add to it, so every C element is produced by one thread,
+// in a fixed order: results do not depend on the thread count.
+//
+// C's columns need not be contiguous: the caller maps column j to an offset (`col_offset`), and rows are
+// `row_stride` apart. Strips whose columns turn out consecutive are stored with vector moves.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "cpu/microkernel.h"
+
+namespace cudagan::cpu {
+
+// Uninitialised 64-byte aligned floats (the packed panels).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(int64_t n);
+  float* data() { return p_.get(); }
+  const float* data() const { return p_.get(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> p_;
+};
+
+struct GemmBlocking {
+  int64_t kc = 256;  // reduction steps per packed block
+  int64_t nc = 384;  // columns per packed B block (a multiple of every kernel's nr)
+};
+
+// One thread's scratch for packed_gemm_columns: a B block, its column offsets, one tile.
+struct GemmScratch {
+  GemmScratch(const MicroKernel& uk, const GemmBlocking& b);
+  AlignedFloats b_panel, tile;
+  std::vector<int64_t> col_offsets;
+  std::vector<char> strip_contiguous;
+};
+
+// A packed into kc blocks of mr-row strips: block at reduction step k0 holds ceil(m / mr) strips of
+// [min(kc, k - k0)][mr], rows beyond m zero.
+class PackedA {
+ public:
+  PackedA(const MicroKernel& uk, int64_t m, int64_t k, const GemmBlocking& b);
+  int64_t m() const { return m_; }
+  int64_t k() const { return k_; }
+  int64_t strips() const { return strips_; }
+  int64_t block_len(int64_t k0) const { return std::min(kc_, k_ - k0); }
+  float* strip(int64_t k0, int64_t s) { return buf_.data() + k0 * strips_ * mr_ + s * block_len(k0) * mr_; }
+  const float* strip(int64_t k0, int64_t s) const {
+    return buf_.data() + k0 * strips_ * mr_ + s * block_len(k0) * mr_;
+  }
+  // pack(m0, k0, kc, dst): dst [kc][mr] = A[m0 + i][k0 + p] at dst[p * mr + i], 0 for rows >= m.
+  // Runs on the OpenMP team (one strip per iteration) unless `parallel` is false (inside a parallel region).
+  template <class Pack>
+  void pack(const Pack& pack_strip, bool parallel = true);
+
+ private:
+  int mr_;
+  int64_t m_, k_, kc_, strips_;
+  AlignedFloats buf_;
+};
+
+// Stores (or adds) one mr x nr tile (row stride nr) into C: mv valid rows from `c_row0` (row stride
+// `row_stride`), nv valid columns at the given offsets.
+void store_tile(const float* tile, int nr, int mv, int nv, float* c_row0, int64_t row_stride,
+                const int64_t* col_offsets, bool contiguous, bool accumulate);
+
+// Columns [n0, n0 + nlen) of C over reduction steps [k0, k0 + klen) (k0 a multiple of kc; the range ends
+// at a.k() or a multiple of kc), serially on the calling thread. accumulate: add to C; otherwise the first
+// block stores, which also zeroes C where klen == 0.
+//   pack_b(k0, kc, j0, nv, dst): dst [kc][nr] = B[k0 + p][j0 + j] at dst[p * nr + j], 0 for j >= nv.
+//   col_offset(j): where column j of C lies, relative to c.
+template <class PackB, class ColOffset>
+void packed_gemm_columns(const MicroKernel& uk, const GemmBlocking& blk, const PackedA& a, int64_t n0, int64_t nlen,
+                         int64_t k0, int64_t klen, bool accumulate, const PackB& pack_b, const ColOffset& col_offset,
+                         float* c, int64_t row_stride, GemmScratch& s) {
+  const int mr = uk.mr, nr = uk.nr;
+  for (int64_t jc = n0; jc < n0 + nlen; jc += blk.nc) {
+    const int64_t ncur = std::min(blk.nc, n0 + nlen - jc), nstrips = (ncur + nr - 1) / nr;
+    for (int64_t j = 0; j < ncur; ++j) s.col_offsets[size_t(j)] = col_offset(jc + j);
+    for (int64_t js = 0; js < nstrips; ++js) {
+      const int64_t first = js * nr, nv = std::min<int64_t>(nr, ncur - first);
+      bool contiguous = true;
+      for (int64_t j = 1; j < nv && contiguous; ++j)
+        contiguous = s.col_offsets[size_t(first + j)] == s.col_offsets[size_t(first)] + j;
+      s.strip_contiguous[size_t(js)] = contiguous;
+    }
+    if (klen == 0) {  // an empty reduction: C is zero (or unchanged when accumulating)
+      if (accumulate) continue;
+      std::fill(s.tile.data(), s.tile.data() + mr * nr, 0.0f);
+      for (int64_t m0 = 0; m0 < a.m(); m0 += mr)
+        for (int64_t js = 0; js < nstrips; ++js)
+          store_tile(s.tile.data(), nr, int(std::min<int64_t>(mr, a.m() - m0)),
+                     int(std::min<int64_t>(nr, ncur - js * nr)), c + m0 * row_stride, row_stride,
+                     s.col_offsets.data() + js * nr, s.strip_contiguous[size_t(js)], false);
+      continue;
+    }
+    for (int64_t pc = k0; pc < k0 + klen; pc += blk.kc) {
+      const int64_t kcur = a.block_len(pc);
+      for (int64_t js = 0; js < nstrips; ++js) {
+        const int64_t first = js * nr;
+        pack_b(pc, kcur, jc + first, std::min<int64_t>(nr, ncur - first), s.b_panel.data() + js * kcur * nr);
+      }
+      const bool acc = accumulate || pc > k0;
+      for (int64_t st = 0; st < a.strips(); ++st) {
+        const float* ap = a.strip(pc, st);
+        const int64_t m0 = st * mr;
+        const int mv = int(std::min<int64_t>(mr, a.m() - m0));
+        for (int64_t js = 0; js < nstrips; ++js) {
+          uk.fn(kcur, ap, s.b_panel.data() + js * kcur * nr, s.tile.data());
+          store_tile(s.tile.data(), nr, mv, int(std::min<int64_t>(nr, ncur - js * nr)), c + m0 * row_stride,
+                     row_stride, s.col_offsets.data() + js * nr, s.strip_contiguous[size_t(js)], acc);
+        }
+      }
+    }
+  }
+}
+
+template <class Pack>
+void PackedA::pack(const Pack& pack_strip, bool parallel) {
+  const int64_t blocks = (k_ + kc_ - 1) / kc_;
+#pragma omp parallel for schedule(static) collapse(2) if (parallel && m_ * k_ >= (int64_t(1) << 15))
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t s = 0; s < strips_; ++s) pack_strip(s * mr_, b * kc_, block_len(b * kc_), strip(b * kc_, s));
+}
+
+}  // namespace cudagan::cpu
