@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "cudagan/core/error.h"
@@ -115,27 +116,30 @@ void nkp_to_knp(const T* src, int64_t n, int64_t k, int64_t p, T* dst) {
 }
 
 // One chunk's scratch, sized for the largest chunk and reused by every chunk of the call.
+// Uninitialised (new T[n], not a std::vector): im2col and the GEMMs write every element before it is read,
+// and zero-filling 16 MiB per call showed as 2.5 % of a DCGAN step in memset.
 template <class T>
 struct ChunkScratch {
-  std::vector<T> cols, staging;
+  std::unique_ptr<T[]> cols, staging;
   ChunkScratch(const ConvGeometry& g, int chunk)
-      : cols(size_t(g.col_rows() * chunk * g.out_pixels())),
-        staging(chunk > 1 ? size_t(int64_t(g.out_channels) * chunk * g.out_pixels()) : 0) {}
+      : cols(new T[size_t(g.col_rows() * chunk * g.out_pixels())]),
+        staging(chunk > 1 ? new T[size_t(int64_t(g.out_channels) * chunk * g.out_pixels())] : nullptr) {}
 };
 
 }  // namespace
 
 // Which float passes run as implicit GEMMs (conv_implicit.h) with our micro-kernels instead of im2col + BLAS:
-// measured on DCGAN-64's layers at batch 64 and 128, both implementations alternating in one process with the
-// apps' threading settings (bench_kernels' ".../im2col" and ".../implicit_avx512" rows; bench/RESULTS.md,
+// measured on DCGAN-64's layers at batch 64, both implementations alternating in one process with the apps'
+// threading settings, over four runs (bench_kernels' ".../im2col" and ".../implicit_avx512" rows; bench/RESULTS.md,
 // "implicit GEMM"). The implicit forward wins 1.1-1.7x where the output plane has 64 pixels or more (the patch
-// runs it packs are long) and loses 0.7-0.8x on 4x4 planes. Its backward passes lose to OpenBLAS on every
-// DCGAN shape (backward data 0.6-0.8x, since each sub-pixel phase stores its outputs one element at a time, and
-// 0.2x where dx has 3 channels; backward weight 0.8-1.0x), so they stay on BLAS until they are faster.
+// runs it packs are long) and loses 0.85-0.9x on 4x4 planes. The implicit backward weight wins 1.05-1.45x on
+// 16x16 output planes with 64+ input channels, is at parity (0.9-1.1x) on 8x8 planes and loses on 4x4 planes and
+// on the 3-channel image layers. The implicit backward data loses to OpenBLAS + col2im on every DCGAN shape
+// (0.4-0.8x: each sub-pixel phase stores its outputs one element at a time), so it stays on BLAS.
 namespace {
 bool implicit_forward(const ConvGeometry& g) { return g.out_pixels() >= 64; }
 bool implicit_backward_data(const ConvGeometry&) { return false; }
-bool implicit_backward_weight(const ConvGeometry&) { return false; }
+bool implicit_backward_weight(const ConvGeometry& g) { return g.out_pixels() >= 256 && g.in_channels >= 16; }
 }  // namespace
 
 int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {
@@ -223,9 +227,9 @@ void conv2d_forward_im2col(const ConvGeometry& g, const T* x, const T* w, T* y) 
     const int count = std::min(chunk, g.batch - first);
     const int64_t ncols = int64_t(count) * p;
     T* y_chunk = y + int64_t(first) * k * p;
-    im2col(g, x, first, count, s.cols.data());
-    T* out = count == 1 ? y_chunk : s.staging.data();
-    gemm<T>(false, false, k, ncols, ckk, T(1), w, ckk, s.cols.data(), ncols, T(0), out, ncols);
+    im2col(g, x, first, count, s.cols.get());
+    T* out = count == 1 ? y_chunk : s.staging.get();
+    gemm<T>(false, false, k, ncols, ckk, T(1), w, ckk, s.cols.get(), ncols, T(0), out, ncols);
     if (count > 1) knp_to_nkp(out, count, k, p, y_chunk);
   }
 }
@@ -245,11 +249,11 @@ void conv2d_backward_data_im2col(const ConvGeometry& g, const T* dy, const T* w,
     const int64_t ncols = int64_t(count) * p;
     const T* dy_chunk = dy + int64_t(first) * k * p;
     if (count > 1) {
-      nkp_to_knp(dy_chunk, count, k, p, s.staging.data());
-      dy_chunk = s.staging.data();
+      nkp_to_knp(dy_chunk, count, k, p, s.staging.get());
+      dy_chunk = s.staging.get();
     }
-    gemm<T>(true, false, ckk, ncols, k, T(1), w, ckk, dy_chunk, ncols, T(0), s.cols.data(), ncols);
-    col2im(g, s.cols.data(), first, count, dx);
+    gemm<T>(true, false, ckk, ncols, k, T(1), w, ckk, dy_chunk, ncols, T(0), s.cols.get(), ncols);
+    col2im(g, s.cols.get(), first, count, dx);
   }
 }
 
@@ -268,12 +272,12 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const T* x, const T* d
     const int64_t ncols = int64_t(count) * p;
     const T* dy_chunk = dy + int64_t(first) * k * p;
     if (count > 1) {
-      nkp_to_knp(dy_chunk, count, k, p, s.staging.data());
-      dy_chunk = s.staging.data();
+      nkp_to_knp(dy_chunk, count, k, p, s.staging.get());
+      dy_chunk = s.staging.get();
     }
-    im2col(g, x, first, count, s.cols.data());
+    im2col(g, x, first, count, s.cols.get());
     // beta 0 on the first chunk: dw is overwritten (its old contents are never read, even if NaN).
-    gemm<T>(false, true, k, ckk, ncols, T(1), dy_chunk, ncols, s.cols.data(), ncols, first == 0 ? T(0) : T(1),
+    gemm<T>(false, true, k, ckk, ncols, T(1), dy_chunk, ncols, s.cols.get(), ncols, first == 0 ? T(0) : T(1),
             dw, ckk);
   }
 }

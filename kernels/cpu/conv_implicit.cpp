@@ -9,7 +9,10 @@
 //   backward weight: the forward's B, read transposed (r runs along the packed strip, j along the reduction)
 #include "cpu/conv_implicit.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -20,7 +23,24 @@
 #include "cudagan/core/error.h"
 
 namespace cudagan::cpu {
+namespace detail {
+// pack_avx512.cpp
+void copy_run_avx512(const float* src, int64_t lo, int64_t hi, int64_t run, float* out);
+void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst);
+}  // namespace detail
+
 namespace {
+
+// out[t] = src[t] for t in [lo, hi), 0 for the rest of [0, run): one contiguous patch run.
+using CopyRunFn = void (*)(const float* src, int64_t lo, int64_t hi, int64_t run, float* out);
+
+void copy_run_generic(const float* src, int64_t lo, int64_t hi, int64_t run, float* out) {
+  for (int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
+  for (int64_t t = lo; t < hi; ++t) out[t] = src[t];
+  for (int64_t t = hi; t < run; ++t) out[t] = 0.0f;
+}
+
+CopyRunFn copy_run_for(Isa isa) { return isa == Isa::avx512 ? detail::copy_run_avx512 : copy_run_generic; }
 
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return floor_div(a + b - 1, b); }
@@ -33,6 +53,7 @@ struct PlaneSource {
   int64_t na = 0, nb = 0, a0 = 0, b0 = 0;      // columns: images x [a0, a0 + na) x [b0, b0 + nb)
   std::vector<int64_t> row_off;                // per B row: its plane's offset within an image
   std::vector<int32_t> dh, dw;                 // per B row: the shift applied to (a, b)
+  CopyRunFn copy_run = copy_run_generic;
 
   // out[t * stride] = B[r][j0 + t] for t < len.
   void gather(int64_t r, int64_t j0, int64_t len, float* out, int64_t stride) const {
@@ -51,11 +72,10 @@ struct PlaneSource {
         src = base + img * img_stride + roff + arow * cols + c0;
       } else {
         lo = hi = 0;
+        src = base;  // never read: the run is all padding
       }
-      if (stride == 1) {  // runs are short (a plane row): inline loops beat a memcpy call
-        for (int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
-        for (int64_t t = lo; t < hi; ++t) out[t] = src[t];
-        for (int64_t t = hi; t < run; ++t) out[t] = 0.0f;
+      if (stride == 1) {  // runs are short (a plane row): no memcpy call, masked vectors where the CPU has them
+        copy_run(src, lo, hi, run, out);
       } else {
         for (int64_t t = 0; t < lo; ++t) out[t * stride] = 0.0f;
         for (int64_t t = lo; t < hi; ++t) out[t * stride] = src[t];
@@ -75,7 +95,7 @@ struct PlaneSource {
 // x split into its stride phases: plane (c, ph, pw) holds x[c, a*sh + ph, b*sw + pw] at (a, b), 0 where that
 // lies beyond the image, so a shifted window never needs to know the phase. Stride 1 uses x as it is.
 struct PhasePlanes {
-  std::vector<float> storage;
+  AlignedFloats storage;  // uninitialised: every element is written below
   const float* data = nullptr;
   int64_t rows = 0, cols = 0, per_image = 0;
 
@@ -88,7 +108,7 @@ struct PhasePlanes {
       data = x;
       return;
     }
-    storage.resize(size_t(g.batch * per_image));
+    storage = AlignedFloats(g.batch * per_image);
     float* out = storage.data();
     const int64_t planes = int64_t(g.batch) * g.in_channels;
 #pragma omp parallel for schedule(static) if (planes * h * w >= (int64_t(1) << 15))
@@ -112,8 +132,9 @@ struct PhasePlanes {
 };
 
 // The forward's B: rows (c, kh, kw) over the phase planes, columns (n, oh, ow).
-PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes) {
+PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes, Isa isa) {
   PlaneSource s;
+  s.copy_run = copy_run_for(isa);
   s.base = planes.data;
   s.img_stride = planes.per_image;
   s.rows = planes.rows;
@@ -143,30 +164,167 @@ void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j
   }
 }
 
-// Packs the transpose: strip column jj is row r0 + jj of `src`, strip step p its column k0 + p.
-void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t r0, int64_t nv, float* dst) {
+// Packs the transpose: strip column jj is row r0 + jj of `src`, strip step p its column k0 + p. With
+// AVX-512 (nr 32) the rows are gathered contiguously into `tmp` ([32][kc rounded up to 16]) and transposed
+// in registers; otherwise each row is scattered into the strip one element at a time.
+void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t r0, int64_t nv, float* dst,
+                  float* tmp, bool avx512) {
+  if (avx512 && nr == 32) {
+    const int64_t ld = (kc + 15) / 16 * 16;
+    for (int64_t jj = 0; jj < 32; ++jj) {
+      float* row = tmp + jj * ld;
+      const int64_t filled = jj < nv ? kc : 0;
+      if (filled) src.gather(r0 + jj, k0, kc, row, 1);
+      std::fill(row + filled, row + ld, 0.0f);
+    }
+    detail::transpose_strip_avx512(tmp, ld, kc, dst);
+    return;
+  }
   for (int64_t jj = 0; jj < nv; ++jj) src.gather(r0 + jj, k0, kc, dst + jj, nr);
   if (nv < nr)
     for (int64_t p = 0; p < kc; ++p) std::fill(dst + p * nr + nv, dst + (p + 1) * nr, 0.0f);
 }
 
-// Runs columns [0, n) of one GEMM over blocks of blk.nc columns on the OpenMP team.
+// The column blocking for n columns on the OpenMP team: at most blk.nc columns per block, and a number of
+// blocks that the threads share evenly (3 blocks on 2 threads left one idle a third of the time). Column
+// blocks never change a result: each element's reduction order is fixed by kc alone.
+GemmBlocking balanced(const GemmBlocking& blk, int nr, int64_t n) {
+  const int64_t threads = omp_get_max_threads();
+  int64_t blocks = (n + blk.nc - 1) / blk.nc;
+  if (blocks > 1 && threads > 1) blocks = (blocks + threads - 1) / threads * threads;
+  GemmBlocking out = blk;
+  out.nc = std::min(blk.nc, ((n + blocks - 1) / blocks + nr - 1) / nr * nr);
+  return out;
+}
+
+// Runs columns [0, n) of one GEMM over balanced blocks of at most max_blk.nc columns on the OpenMP team.
 template <class PackB, class ColOffset>
-void run_columns(const MicroKernel& uk, const GemmBlocking& blk, const PackedA& a, int64_t n, const PackB& pack_b,
+void run_columns(const MicroKernel& uk, const GemmBlocking& max_blk, const PackedA& a, int64_t n, const PackB& pack_b,
                  const ColOffset& col_offset, float* c, int64_t row_stride) {
+  const GemmBlocking blk = balanced(max_blk, uk.nr, n);
   const int64_t blocks = (n + blk.nc - 1) / blk.nc;
   const bool parallel = 2.0 * double(a.m()) * double(a.k()) * double(n) >= double(kParallelFlops);
 #pragma omp parallel if (parallel && blocks > 1)
   {
-    GemmScratch s(uk, blk);
+    GemmScratch s(uk, max_blk);
+    OffsetStore<ColOffset> out(uk, col_offset, c, row_stride, s);
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t j0 = b * blk.nc;
-      packed_gemm_columns(uk, blk, a, j0, std::min(blk.nc, n - j0), 0, a.k(), false, pack_b, col_offset, c,
-                          row_stride, s);
+      packed_gemm_columns(uk, blk, a, j0, std::min(blk.nc, n - j0), 0, a.k(), false, pack_b, out, s);
     }
   }
 }
+
+// The backward-data store of the stacked phases (backward_data_stacked): row m of C is (c, fh, fw), column j
+// the grid point (n, u, v), which lands on dx[n, c, sh*u + fh - ph, sw*v + fw - pw] when that lies inside dx.
+class StackedPhaseStore {
+ public:
+  StackedPhaseStore(const ConvGeometry& g, int64_t u_lo, int64_t nu, int64_t v_lo, int64_t nv, int nr, float* dx,
+                    int64_t nc)
+      : g_(g), u_lo_(u_lo), nu_(nu), v_lo_(v_lo), nv_(nv), nr_(nr), dx_(dx), yb_(size_t(nc)), xb_(size_t(nc)),
+        base_(size_t(nc)) {}
+  void begin_block(int64_t j0, int64_t ncur) {
+    const int64_t per_img = nu_ * nv_, h = g_.in_h, w = g_.in_w;
+    for (int64_t j = 0; j < ncur; ++j) {
+      const int64_t jj = j0 + j, i = jj / per_img, u = u_lo_ + (jj % per_img) / nv_, v = v_lo_ + jj % nv_;
+      yb_[size_t(j)] = g_.stride_h * u - g_.pad_h;
+      xb_[size_t(j)] = g_.stride_w * v - g_.pad_w;
+      base_[size_t(j)] = i * g_.in_channels * h * w + yb_[size_t(j)] * w + xb_[size_t(j)];
+    }
+  }
+  void store(int64_t m0, int mv, int64_t first, int nv, const float* tile, bool accumulate) const {
+    const int64_t sh = g_.stride_h, sw = g_.stride_w, h = g_.in_h, w = g_.in_w;
+    for (int r = 0; r < mv; ++r) {
+      const int64_t m = m0 + r, c = m / (sh * sw), fh = (m / sw) % sh, fw = m % sw;
+      float* plane = dx_ + c * h * w + fh * w + fw;
+      const float* t = tile + r * nr_;
+      for (int j = 0; j < nv; ++j) {
+        const size_t q = size_t(first + j);
+        if (uint64_t(yb_[q] + fh) >= uint64_t(h) || uint64_t(xb_[q] + fw) >= uint64_t(w)) continue;
+        float& d = plane[base_[q]];
+        d = accumulate ? d + t[j] : t[j];
+      }
+    }
+  }
+
+ private:
+  const ConvGeometry& g_;
+  int64_t u_lo_, nu_, v_lo_, nv_;
+  int nr_;
+  float* dx_;
+  std::vector<int64_t> yb_, xb_, base_;
+};
+
+// Backward data for few input channels (the image layers: dx with 3 channels): per phase the GEMM would have
+// 3 rows, a quarter of a 12-row tile. Every phase reads dy at the same offsets (row u - th for grid row u), so
+// all phases fit one GEMM whose rows are (c, fh, fw): A holds each phase's taps (0 where a phase has fewer),
+// the columns run over the union of the phases' grids, and the store drops the points outside dx.
+void backward_data_stacked(const ConvGeometry& g, const float* dy, const float* w, float* dx, Isa isa) {
+  const MicroKernel uk = microkernel(isa);
+  const GemmBlocking blk;
+  const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
+  const int64_t c_n = g.in_channels, k_n = g.out_channels, oh = g.out_h(), ow = g.out_w();
+  const int64_t th_n = ceil_div(kh_n, sh), tw_n = ceil_div(kw_n, sw), taps = th_n * tw_n;
+  int64_t u_lo = INT64_MAX, u_hi = 0, v_lo = INT64_MAX, v_hi = 0;
+  for (int64_t f = 0; f < sh; ++f) {
+    u_lo = std::min(u_lo, std::max<int64_t>(0, ceil_div(g.pad_h - f, sh)));
+    u_hi = std::max(u_hi, ceil_div(g.in_h + g.pad_h - f, sh));
+  }
+  for (int64_t f = 0; f < sw; ++f) {
+    v_lo = std::min(v_lo, std::max<int64_t>(0, ceil_div(g.pad_w - f, sw)));
+    v_hi = std::max(v_hi, ceil_div(g.in_w + g.pad_w - f, sw));
+  }
+  const int64_t nu = u_hi - u_lo, nv = v_hi - v_lo;
+
+  PlaneSource src;
+  src.copy_run = copy_run_for(isa);
+  src.base = dy;
+  src.img_stride = k_n * oh * ow;
+  src.rows = oh;
+  src.cols = ow;
+  src.na = nu;
+  src.nb = nv;
+  src.a0 = u_lo;
+  src.b0 = v_lo;
+  for (int64_t k = 0; k < k_n; ++k)
+    for (int64_t th = 0; th < th_n; ++th)
+      for (int64_t tw = 0; tw < tw_n; ++tw) {
+        src.row_off.push_back(k * oh * ow);
+        src.dh.push_back(int32_t(-th));
+        src.dw.push_back(int32_t(-tw));
+      }
+
+  const int64_t m_n = c_n * sh * sw;
+  PackedA a(uk, m_n, k_n * taps, blk);  // A[(c, fh, fw)][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw] or 0
+  a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+    for (int64_t q = 0; q < kc; ++q) {
+      const int64_t r = k0 + q, k = r / taps, th = (r % taps) / tw_n, tw = r % tw_n;
+      for (int i = 0; i < uk.mr; ++i) {
+        const int64_t m = m0 + i, c = m / (sh * sw), kh = (m / sw) % sh + sh * th, kw = m % sw + sw * tw;
+        dst[q * uk.mr + i] = m < m_n && kh < kh_n && kw < kw_n ? w[((k * c_n + c) * kh_n + kh) * kw_n + kw] : 0.0f;
+      }
+    }
+  });
+  const int64_t n = int64_t(g.batch) * nu * nv, blocks = (n + blk.nc - 1) / blk.nc;
+  const bool parallel = 2.0 * double(m_n) * double(a.k()) * double(n) >= double(kParallelFlops);
+#pragma omp parallel if (parallel && blocks > 1)
+  {
+    GemmScratch s(uk, blk);
+    StackedPhaseStore out(g, u_lo, nu, v_lo, nv, uk.nr, dx, blk.nc);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t j0 = b * blk.nc;
+      packed_gemm_columns(
+          uk, blk, a, j0, std::min(blk.nc, n - j0), 0, a.k(), false,
+          [&](int64_t k0, int64_t kc, int64_t jb, int64_t cnt, float* dst) { pack_rows(src, uk.nr, k0, kc, jb, cnt, dst); },
+          out, s);
+    }
+  }
+}
+
+// Stack the phases when one phase's rows (dx's channels) would fill less than a tile.
+bool stack_phases(const ConvGeometry& g, Isa isa) { return g.in_channels < microkernel(isa).mr; }
 
 void check(const ConvGeometry& g, const void* p1, const void* p2, const void* p3, const char* op) {
   if (!g.valid()) throw InvalidArgument(std::string("cpu::") + op + ": invalid convolution geometry " + describe(g));
@@ -181,7 +339,7 @@ void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float*
   const GemmBlocking blk;
   const int64_t k = g.out_channels, ckk = g.col_rows(), p = g.out_pixels();
   const PhasePlanes planes(g, x);
-  const PlaneSource src = patch_source(g, planes);
+  const PlaneSource src = patch_source(g, planes, isa);
   PackedA a(uk, k, ckk, blk);
   a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
     for (int64_t q = 0; q < kc; ++q)
@@ -195,6 +353,7 @@ void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float*
 
 void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const float* w, float* dx, Isa isa) {
   check(g, dy, w, dx, "conv2d_backward_data_implicit");
+  if (stack_phases(g, isa)) return backward_data_stacked(g, dy, w, dx, isa);
   const MicroKernel uk = microkernel(isa);
   const GemmBlocking blk;
   const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
@@ -212,6 +371,7 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
       const int64_t taps = th_n * tw_n, kred = k_n * taps;
 
       PlaneSource src;
+      src.copy_run = copy_run_for(isa);
       src.base = dy;
       src.img_stride = k_n * oh * ow;
       src.rows = oh;
@@ -254,14 +414,16 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
   const GemmBlocking blk;
   const int64_t k_n = g.out_channels, ckk = g.col_rows(), p = g.out_pixels(), pixels = int64_t(g.batch) * p;
   const PhasePlanes planes(g, x);
-  const PlaneSource src = patch_source(g, planes);
+  const PlaneSource src = patch_source(g, planes, isa);
 
   // The reduction over the batch's pixels runs in fixed slices (a multiple of kc, A's packed slice about
   // 4 MiB at most), each into its own partial dw, added in slice order at the end.
   const int64_t slice = std::max<int64_t>(blk.kc, (int64_t(1) << 20) / std::max<int64_t>(k_n, 1) / blk.kc * blk.kc);
   const int64_t slices = std::max<int64_t>(1, (pixels + slice - 1) / slice);
-  const int64_t col_blocks = (ckk + blk.nc - 1) / blk.nc, tasks = slices * col_blocks;
-  std::vector<float> partials(slices > 1 ? size_t(slices * k_n * ckk) : 0);
+  // Tasks (slice, block of dw's columns) shared evenly by the threads (see balanced()).
+  const GemmBlocking cblk = slices % omp_get_max_threads() == 0 ? blk : balanced(blk, uk.nr, ckk);
+  const int64_t col_blocks = (ckk + cblk.nc - 1) / cblk.nc, tasks = slices * col_blocks;
+  AlignedFloats partials(slices > 1 ? slices * k_n * ckk : 0);  // uninitialised: each slice stores first
   const bool parallel = 2.0 * double(k_n) * double(ckk) * double(pixels) >= double(kParallelFlops);
 
 #pragma omp parallel if (parallel && tasks > 1)
@@ -296,22 +458,23 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
             false);
         packed_slice = sl;
       }
-      float* out = slices > 1 ? partials.data() + sl * k_n * ckk : dw;
-      const int64_t r0 = cb * blk.nc;
+      const auto identity = [](int64_t j) { return j; };
+      OffsetStore<decltype(identity)> out(uk, identity, slices > 1 ? partials.data() + sl * k_n * ckk : dw, ckk, s);
+      const int64_t r0 = cb * cblk.nc;
       packed_gemm_columns(
-          uk, blk, *a, r0, std::min(blk.nc, ckk - r0), 0, len, false,
+          uk, cblk, *a, r0, std::min(cblk.nc, ckk - r0), 0, len, false,
           [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
-            pack_columns(src, uk.nr, first + k0, kc, j0, nv, dst);
+            pack_columns(src, uk.nr, first + k0, kc, j0, nv, dst, s.pack_tmp.data(), isa == Isa::avx512);
           },
-          [](int64_t j) { return j; }, out, ckk, s);
+          out, s);
     }
   }
   if (slices > 1) {
     const int64_t n = k_n * ckk;
 #pragma omp parallel for schedule(static) if (n * slices >= (int64_t(1) << 15))
     for (int64_t e = 0; e < n; ++e) {
-      float sum = partials[size_t(e)];
-      for (int64_t sl = 1; sl < slices; ++sl) sum += partials[size_t(sl * n + e)];
+      float sum = partials.data()[e];
+      for (int64_t sl = 1; sl < slices; ++sl) sum += partials.data()[sl * n + e];
       dw[e] = sum;
     }
   }

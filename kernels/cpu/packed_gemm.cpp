@@ -14,6 +14,7 @@ AlignedFloats::AlignedFloats(int64_t n) {
 GemmScratch::GemmScratch(const MicroKernel& uk, const GemmBlocking& b)
     : b_panel(b.kc * ((b.nc + uk.nr - 1) / uk.nr) * uk.nr),
       tile(int64_t(uk.mr) * uk.nr),
+      pack_tmp(int64_t(uk.nr) * ((b.kc + 15) / 16 * 16)),
       col_offsets(size_t(b.nc + uk.nr)),
       strip_contiguous(size_t(b.nc / uk.nr + 1)) {}
 

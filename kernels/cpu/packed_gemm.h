@@ -9,8 +9,8 @@
 // reduction block stores its tile, the later ones add to it, so every C element is produced by one thread,
 // in a fixed order: results do not depend on the thread count.
 //
-// C's columns need not be contiguous: the caller maps column j to an offset (`col_offset`), and rows are
-// `row_stride` apart. Strips whose columns turn out consecutive are stored with vector moves.
+// C need not be a matrix: a Store object puts each tile where it belongs (OffsetStore: rows a stride apart,
+// each column at its own offset, vector moves where a strip's columns turn out consecutive).
 #pragma once
 
 #include <algorithm>
@@ -43,10 +43,11 @@ struct GemmBlocking {
   int64_t nc = 384;  // columns per packed B block (a multiple of every kernel's nr)
 };
 
-// One thread's scratch for packed_gemm_columns: a B block, its column offsets, one tile.
+// One thread's scratch for packed_gemm_columns: a B block, its column offsets, one tile; and room for a
+// packer to stage one strip ([nr][kc rounded up to 16]).
 struct GemmScratch {
   GemmScratch(const MicroKernel& uk, const GemmBlocking& b);
-  AlignedFloats b_panel, tile;
+  AlignedFloats b_panel, tile, pack_tmp;
   std::vector<int64_t> col_offsets;
   std::vector<char> strip_contiguous;
 };
@@ -80,34 +81,57 @@ class PackedA {
 void store_tile(const float* tile, int nr, int mv, int nv, float* c_row0, int64_t row_stride,
                 const int64_t* col_offsets, bool contiguous, bool accumulate);
 
+// Where the driver puts C's tiles: begin_block(j0, ncur) at the start of each block of columns, then
+// store(m0, mv, first, nv, tile, accumulate) for the tile of rows [m0, m0 + mv) and block columns
+// [first, first + nv). OffsetStore is the usual one: C's rows `row_stride` apart, column j at col_offset(j)
+// (computed once per block), with vector stores where a strip's columns are consecutive.
+template <class ColOffset>
+class OffsetStore {
+ public:
+  OffsetStore(const MicroKernel& uk, const ColOffset& col_offset, float* c, int64_t row_stride, GemmScratch& s)
+      : nr_(uk.nr), col_offset_(col_offset), c_(c), row_stride_(row_stride), s_(s) {}
+  void begin_block(int64_t j0, int64_t ncur) {
+    for (int64_t j = 0; j < ncur; ++j) s_.col_offsets[size_t(j)] = col_offset_(j0 + j);
+    for (int64_t first = 0; first < ncur; first += nr_) {
+      const int64_t nv = std::min<int64_t>(nr_, ncur - first);
+      bool contiguous = true;
+      for (int64_t j = 1; j < nv && contiguous; ++j)
+        contiguous = s_.col_offsets[size_t(first + j)] == s_.col_offsets[size_t(first)] + j;
+      s_.strip_contiguous[size_t(first / nr_)] = contiguous;
+    }
+  }
+  void store(int64_t m0, int mv, int64_t first, int nv, const float* tile, bool accumulate) const {
+    store_tile(tile, nr_, mv, nv, c_ + m0 * row_stride_, row_stride_, s_.col_offsets.data() + first,
+               s_.strip_contiguous[size_t(first / nr_)], accumulate);
+  }
+
+ private:
+  int nr_;
+  const ColOffset& col_offset_;
+  float* c_;
+  int64_t row_stride_;
+  GemmScratch& s_;
+};
+
 // Columns [n0, n0 + nlen) of C over reduction steps [k0, k0 + klen) (k0 a multiple of kc; the range ends
 // at a.k() or a multiple of kc), serially on the calling thread. accumulate: add to C; otherwise the first
 // block stores, which also zeroes C where klen == 0.
 //   pack_b(k0, kc, j0, nv, dst): dst [kc][nr] = B[k0 + p][j0 + j] at dst[p * nr + j], 0 for j >= nv.
-//   col_offset(j): where column j of C lies, relative to c.
-template <class PackB, class ColOffset>
+//   out: a Store (above).
+template <class PackB, class Store>
 void packed_gemm_columns(const MicroKernel& uk, const GemmBlocking& blk, const PackedA& a, int64_t n0, int64_t nlen,
-                         int64_t k0, int64_t klen, bool accumulate, const PackB& pack_b, const ColOffset& col_offset,
-                         float* c, int64_t row_stride, GemmScratch& s) {
+                         int64_t k0, int64_t klen, bool accumulate, const PackB& pack_b, Store& out, GemmScratch& s) {
   const int mr = uk.mr, nr = uk.nr;
   for (int64_t jc = n0; jc < n0 + nlen; jc += blk.nc) {
     const int64_t ncur = std::min(blk.nc, n0 + nlen - jc), nstrips = (ncur + nr - 1) / nr;
-    for (int64_t j = 0; j < ncur; ++j) s.col_offsets[size_t(j)] = col_offset(jc + j);
-    for (int64_t js = 0; js < nstrips; ++js) {
-      const int64_t first = js * nr, nv = std::min<int64_t>(nr, ncur - first);
-      bool contiguous = true;
-      for (int64_t j = 1; j < nv && contiguous; ++j)
-        contiguous = s.col_offsets[size_t(first + j)] == s.col_offsets[size_t(first)] + j;
-      s.strip_contiguous[size_t(js)] = contiguous;
-    }
+    out.begin_block(jc, ncur);
     if (klen == 0) {  // an empty reduction: C is zero (or unchanged when accumulating)
       if (accumulate) continue;
       std::fill(s.tile.data(), s.tile.data() + mr * nr, 0.0f);
       for (int64_t m0 = 0; m0 < a.m(); m0 += mr)
         for (int64_t js = 0; js < nstrips; ++js)
-          store_tile(s.tile.data(), nr, int(std::min<int64_t>(mr, a.m() - m0)),
-                     int(std::min<int64_t>(nr, ncur - js * nr)), c + m0 * row_stride, row_stride,
-                     s.col_offsets.data() + js * nr, s.strip_contiguous[size_t(js)], false);
+          out.store(m0, int(std::min<int64_t>(mr, a.m() - m0)), js * nr, int(std::min<int64_t>(nr, ncur - js * nr)),
+                    s.tile.data(), false);
       continue;
     }
     for (int64_t pc = k0; pc < k0 + klen; pc += blk.kc) {
@@ -123,8 +147,7 @@ void packed_gemm_columns(const MicroKernel& uk, const GemmBlocking& blk, const P
         const int mv = int(std::min<int64_t>(mr, a.m() - m0));
         for (int64_t js = 0; js < nstrips; ++js) {
           uk.fn(kcur, ap, s.b_panel.data() + js * kcur * nr, s.tile.data());
-          store_tile(s.tile.data(), nr, mv, int(std::min<int64_t>(nr, ncur - js * nr)), c + m0 * row_stride,
-                     row_stride, s.col_offsets.data() + js * nr, s.strip_contiguous[size_t(js)], acc);
+          out.store(m0, mv, js * nr, int(std::min<int64_t>(nr, ncur - js * nr)), s.tile.data(), acc);
         }
       }
     }
