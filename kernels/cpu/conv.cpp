@@ -130,16 +130,16 @@ struct ChunkScratch {
 
 // Which float passes run as implicit GEMMs (conv_implicit.h) with our micro-kernels instead of im2col + BLAS:
 // measured on DCGAN-64's layers at batch 64, both implementations alternating in one process with the apps'
-// threading settings, over four runs (bench_kernels' ".../im2col" and ".../implicit_avx512" rows; bench/RESULTS.md,
-// "implicit GEMM"). The implicit forward wins 1.1-1.7x where the output plane has 64 pixels or more (the patch
-// runs it packs are long) and loses 0.85-0.9x on 4x4 planes. The implicit backward weight wins 1.05-1.45x on
-// 16x16 output planes with 64+ input channels, is at parity (0.9-1.1x) on 8x8 planes and loses on 4x4 planes and
-// on the 3-channel image layers. The implicit backward data loses to OpenBLAS + col2im on every DCGAN shape
-// (0.4-0.8x: each sub-pixel phase stores its outputs one element at a time), so it stays on BLAS.
+// threading settings, in several runs on a 2-core AVX-512 machine (bench/RESULTS.md, "implicit GEMM"; the same
+// comparison is bench_kernels' ".../im2col" and ".../implicit_avx512" rows). The implicit forward wins 1.3-1.9x
+// on 16x16 and larger output planes, 1.0-1.3x on 8x8 ones, and loses slightly (0.9-1.0x) on 4x4 planes. The
+// implicit backward weight wins 1.1-1.4x on 8x8 and 16x16 output planes with 16+ input channels and is at parity
+// elsewhere. The implicit backward data loses to OpenBLAS + col2im on every DCGAN shape (0.5-0.9x: each
+// sub-pixel phase stores its outputs one element at a time), so it stays on BLAS.
 namespace {
 bool implicit_forward(const ConvGeometry& g) { return g.out_pixels() >= 64; }
 bool implicit_backward_data(const ConvGeometry&) { return false; }
-bool implicit_backward_weight(const ConvGeometry& g) { return g.out_pixels() >= 256 && g.in_channels >= 16; }
+bool implicit_backward_weight(const ConvGeometry& g) { return g.out_pixels() >= 64 && g.in_channels >= 16; }
 }  // namespace
 
 int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {

@@ -55,38 +55,50 @@ struct PlaneSource {
   std::vector<int32_t> dh, dw;                 // per B row: the shift applied to (a, b)
   CopyRunFn copy_run = copy_run_generic;
 
-  // out[t * stride] = B[r][j0 + t] for t < len.
-  void gather(int64_t r, int64_t j0, int64_t len, float* out, int64_t stride) const {
+  // A stretch of consecutive columns within one row of one image: grid point (a, b) onwards, len columns,
+  // written at out + out_off.
+  struct Run {
+    int64_t img_off, a, b, len, out_off;
+  };
+
+  // Splits columns [j0, j0 + len) into their runs (at most len of them); returns how many.
+  int64_t make_runs(int64_t j0, int64_t len, Run* runs) const {
     const int64_t per_img = na * nb;
-    int64_t img = j0 / per_img, rem = j0 % per_img, ai = rem / nb, bi = rem % nb;
-    const int64_t roff = row_off[size_t(r)], dhr = dh[size_t(r)], dwr = dw[size_t(r)];
-    while (len > 0) {
-      const int64_t run = std::min(len, nb - bi);
-      const int64_t arow = a0 + ai + dhr;
-      int64_t lo = run, hi = run;  // valid columns of the run: [lo, hi)
-      const float* src = nullptr;
-      if (arow >= 0 && arow < rows) {
-        const int64_t c0 = b0 + bi + dwr;  // plane column of the run's first element
-        lo = std::clamp<int64_t>(-c0, 0, run);
-        hi = std::clamp<int64_t>(cols - c0, lo, run);
-        src = base + img * img_stride + roff + arow * cols + c0;
-      } else {
-        lo = hi = 0;
-        src = base;  // never read: the run is all padding
-      }
-      if (stride == 1) {  // runs are short (a plane row): no memcpy call, masked vectors where the CPU has them
-        copy_run(src, lo, hi, run, out);
-      } else {
-        for (int64_t t = 0; t < lo; ++t) out[t * stride] = 0.0f;
-        for (int64_t t = lo; t < hi; ++t) out[t * stride] = src[t];
-        for (int64_t t = hi; t < run; ++t) out[t * stride] = 0.0f;
-      }
-      out += run * stride;
-      len -= run;
+    int64_t img = j0 / per_img, rem = j0 % per_img, ai = rem / nb, bi = rem % nb, count = 0, done = 0;
+    while (done < len) {
+      const int64_t run = std::min(len - done, nb - bi);
+      runs[count++] = {img * img_stride, a0 + ai, b0 + bi, run, done};
+      done += run;
       bi += run;
       if (bi == nb) {
         bi = 0;
         if (++ai == na) ai = 0, ++img;
+      }
+    }
+    return count;
+  }
+
+  // out[(run.out_off + t) * stride] = B[r][column t of the run] for every run.
+  void gather(int64_t r, const Run* runs, int64_t count, float* out, int64_t stride) const {
+    const int64_t roff = row_off[size_t(r)], dhr = dh[size_t(r)], dwr = dw[size_t(r)];
+    for (int64_t q = 0; q < count; ++q) {
+      const Run& u = runs[q];
+      const int64_t arow = u.a + dhr, run = u.len;
+      float* o = out + u.out_off * stride;
+      int64_t lo = 0, hi = 0;  // valid columns of the run: [lo, hi)
+      const float* src = base;  // never read when the run is all padding
+      if (arow >= 0 && arow < rows) {
+        const int64_t c0 = u.b + dwr;  // plane column of the run's first element
+        lo = std::clamp<int64_t>(-c0, 0, run);
+        hi = std::clamp<int64_t>(cols - c0, lo, run);
+        src = base + u.img_off + roff + arow * cols + c0;
+      }
+      if (stride == 1) {  // runs are short (a plane row): no memcpy call, masked vectors where the CPU has them
+        copy_run(src, lo, hi, run, o);
+      } else {
+        for (int64_t t = 0; t < lo; ++t) o[t * stride] = 0.0f;
+        for (int64_t t = lo; t < hi; ++t) o[t * stride] = src[t];
+        for (int64_t t = hi; t < run; ++t) o[t * stride] = 0.0f;
       }
     }
   }
@@ -157,9 +169,11 @@ PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes, Isa i
 
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nv) of `src` into one [kc][nr] strip.
 void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
+  PlaneSource::Run runs[64];  // nv <= nr <= 64 columns, so at most 64 runs
+  const int64_t count = src.make_runs(j0, nv, runs);
   for (int64_t p = 0; p < kc; ++p) {
     float* row = dst + p * nr;
-    src.gather(k0 + p, j0, nv, row, 1);
+    src.gather(k0 + p, runs, count, row, 1);
     std::fill(row + nv, row + nr, 0.0f);
   }
 }
@@ -169,18 +183,20 @@ void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j
 // in registers; otherwise each row is scattered into the strip one element at a time.
 void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t r0, int64_t nv, float* dst,
                   float* tmp, bool avx512) {
+  std::vector<PlaneSource::Run> runs(static_cast<size_t>(kc));
+  const int64_t count = src.make_runs(k0, kc, runs.data());
   if (avx512 && nr == 32) {
     const int64_t ld = (kc + 15) / 16 * 16;
     for (int64_t jj = 0; jj < 32; ++jj) {
       float* row = tmp + jj * ld;
       const int64_t filled = jj < nv ? kc : 0;
-      if (filled) src.gather(r0 + jj, k0, kc, row, 1);
+      if (filled) src.gather(r0 + jj, runs.data(), count, row, 1);
       std::fill(row + filled, row + ld, 0.0f);
     }
     detail::transpose_strip_avx512(tmp, ld, kc, dst);
     return;
   }
-  for (int64_t jj = 0; jj < nv; ++jj) src.gather(r0 + jj, k0, kc, dst + jj, nr);
+  for (int64_t jj = 0; jj < nv; ++jj) src.gather(r0 + jj, runs.data(), count, dst + jj, nr);
   if (nv < nr)
     for (int64_t p = 0; p < kc; ++p) std::fill(dst + p * nr + nv, dst + (p + 1) * nr, 0.0f);
 }
