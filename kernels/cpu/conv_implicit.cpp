@@ -167,6 +167,31 @@ PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes, Isa i
   return s;
 }
 
+// Backward data's B: dy seen through the transposed convolution's taps. Rows (k, th, tw), columns the grid
+// points (n, u, v) for u in [u_lo, u_lo + nu), v in [v_lo, v_lo + nv); the value is dy[n, k, u - th, v - tw].
+PlaneSource tap_source(const ConvGeometry& g, const float* dy, int64_t u_lo, int64_t nu, int64_t v_lo, int64_t nv,
+                       int64_t th_n, int64_t tw_n, Isa isa) {
+  const int64_t k_n = g.out_channels, oh = g.out_h(), ow = g.out_w();
+  PlaneSource src;
+  src.copy_run = copy_run_for(isa);
+  src.base = dy;
+  src.img_stride = k_n * oh * ow;
+  src.rows = oh;
+  src.cols = ow;
+  src.na = nu;
+  src.nb = nv;
+  src.a0 = u_lo;
+  src.b0 = v_lo;
+  for (int64_t k = 0; k < k_n; ++k)
+    for (int64_t th = 0; th < th_n; ++th)
+      for (int64_t tw = 0; tw < tw_n; ++tw) {
+        src.row_off.push_back(k * oh * ow);
+        src.dh.push_back(int32_t(-th));
+        src.dw.push_back(int32_t(-tw));
+      }
+  return src;
+}
+
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nv) of `src` into one [kc][nr] strip.
 void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
   PlaneSource::Run runs[64];  // nv <= nr <= 64 columns, so at most 64 runs
@@ -280,7 +305,7 @@ void backward_data_stacked(const ConvGeometry& g, const float* dy, const float* 
   const MicroKernel uk = microkernel(isa);
   const GemmBlocking blk;
   const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
-  const int64_t c_n = g.in_channels, k_n = g.out_channels, oh = g.out_h(), ow = g.out_w();
+  const int64_t c_n = g.in_channels, k_n = g.out_channels;
   const int64_t th_n = ceil_div(kh_n, sh), tw_n = ceil_div(kw_n, sw), taps = th_n * tw_n;
   int64_t u_lo = INT64_MAX, u_hi = 0, v_lo = INT64_MAX, v_hi = 0;
   for (int64_t f = 0; f < sh; ++f) {
@@ -293,23 +318,7 @@ void backward_data_stacked(const ConvGeometry& g, const float* dy, const float* 
   }
   const int64_t nu = u_hi - u_lo, nv = v_hi - v_lo;
 
-  PlaneSource src;
-  src.copy_run = copy_run_for(isa);
-  src.base = dy;
-  src.img_stride = k_n * oh * ow;
-  src.rows = oh;
-  src.cols = ow;
-  src.na = nu;
-  src.nb = nv;
-  src.a0 = u_lo;
-  src.b0 = v_lo;
-  for (int64_t k = 0; k < k_n; ++k)
-    for (int64_t th = 0; th < th_n; ++th)
-      for (int64_t tw = 0; tw < tw_n; ++tw) {
-        src.row_off.push_back(k * oh * ow);
-        src.dh.push_back(int32_t(-th));
-        src.dw.push_back(int32_t(-tw));
-      }
+  const PlaneSource src = tap_source(g, dy, u_lo, nu, v_lo, nv, th_n, tw_n, isa);
 
   const int64_t m_n = c_n * sh * sw;
   PackedA a(uk, m_n, k_n * taps, blk);  // A[(c, fh, fw)][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw] or 0
@@ -374,7 +383,6 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
   const GemmBlocking blk;
   const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
   const int64_t c_n = g.in_channels, k_n = g.out_channels, h = g.in_h, wd = g.in_w;
-  const int64_t oh = g.out_h(), ow = g.out_w();
   // Phase (fh, fw): the dx pixels with (y + pad_h) % sh == fh and (x + pad_w) % sw == fw. Pixel
   // y = sh * u + fh - pad_h receives the taps kh = fh + sh * th from dy row u - th.
   for (int64_t fh = 0; fh < sh; ++fh)
@@ -386,23 +394,7 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
       const int64_t th_n = fh < kh_n ? ceil_div(kh_n - fh, sh) : 0, tw_n = fw < kw_n ? ceil_div(kw_n - fw, sw) : 0;
       const int64_t taps = th_n * tw_n, kred = k_n * taps;
 
-      PlaneSource src;
-      src.copy_run = copy_run_for(isa);
-      src.base = dy;
-      src.img_stride = k_n * oh * ow;
-      src.rows = oh;
-      src.cols = ow;
-      src.na = nu;
-      src.nb = nv;
-      src.a0 = u_lo;
-      src.b0 = v_lo;
-      for (int64_t k = 0; k < k_n; ++k)
-        for (int64_t th = 0; th < th_n; ++th)
-          for (int64_t tw = 0; tw < tw_n; ++tw) {
-            src.row_off.push_back(k * oh * ow);
-            src.dh.push_back(int32_t(-th));
-            src.dw.push_back(int32_t(-tw));
-          }
+      const PlaneSource src = tap_source(g, dy, u_lo, nu, v_lo, nv, th_n, tw_n, isa);
 
       PackedA a(uk, c_n, kred, blk);  // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw]
       a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
