@@ -129,20 +129,23 @@ struct ChunkScratch {
 }  // namespace
 
 // Which float passes run as implicit GEMMs (conv_implicit.h) with our micro-kernels instead of im2col + BLAS:
-// measured on DCGAN-64's layers at batch 64, both implementations alternating in one process with the apps'
-// threading settings, in several runs on a 2-core AVX-512 machine (bench/RESULTS.md, "implicit GEMM"; the same
-// comparison is bench_kernels' ".../im2col" and ".../implicit_avx512" rows). The implicit forward wins 1.3-1.9x
-// on 16x16 and larger output planes, 1.0-1.3x on 8x8 ones, and loses slightly (0.9-1.0x) on 4x4 planes. The
-// implicit backward weight wins 1.1-1.4x on 8x8 and 16x16 output planes with 16+ input channels and is at parity
-// elsewhere. The implicit backward data loses to OpenBLAS + col2im on every DCGAN shape (0.5-0.9x: each
-// sub-pixel phase stores its outputs one element at a time), so it stays on BLAS.
-// With the AVX2 micro-kernel against OpenBLAS's AVX2 (Haswell) kernels, on the same machine and layers, the
-// same passes measured 1.0-1.35x (forward) and 0.96-1.06x (backward weight): the same choice holds there. The
-// portable micro-kernel was not measured against OpenBLAS's SSE kernels, so CPUs without AVX2 stay on BLAS.
+// measured on DCGAN-64's layers at batch 128 (bench_kernels' ".../im2col" against ".../implicit_avx512" and
+// ".../implicit_avx2" rows) and at batch 64 (both alternating in one process), on a 2-core AVX-512 machine
+// with the apps' threading settings (bench/RESULTS.md, "implicit GEMM").
+// AVX-512, whose packers load each strip row as two masked loads or gathers: the forward wins on every output
+// plane (1.3-1.7x on 16x16 and larger, 1.0-1.3x on 8x8 and 4x4); the backward data wins 1.1-1.5x where dy has
+// 8x8 pixels or more and dx 16+ channels, is at parity on 4x4 dy planes, and loses (0.8x) on the image layers
+// (3 channels: all phases stacked in one 12-row GEMM, which packing dominates).
+// AVX2 (6x16 kernel, runs copied per plane row; against OpenBLAS held to its Haswell kernels): the forward wins
+// 1.0-1.35x on 8x8 and larger output planes only, and the backward data loses everywhere (0.6-1.1x).
+// Both: the backward weight wins 0.96-1.10x on 8x8 and larger output planes with 16+ input channels.
+// The portable micro-kernel was not measured against OpenBLAS's SSE kernels, so CPUs without AVX2 stay on BLAS.
 namespace {
 bool implicit_available(const ConvGeometry& g) { return g.valid() && !covers_input(g) && best_isa() != Isa::generic; }
-bool implicit_forward(const ConvGeometry& g) { return g.out_pixels() >= 64; }
-bool implicit_backward_data(const ConvGeometry&) { return false; }
+bool implicit_forward(const ConvGeometry& g) { return best_isa() == Isa::avx512 || g.out_pixels() >= 64; }
+bool implicit_backward_data(const ConvGeometry& g) {
+  return best_isa() == Isa::avx512 && g.out_pixels() >= 64 && g.in_channels >= 16;
+}
 bool implicit_backward_weight(const ConvGeometry& g) { return g.out_pixels() >= 64 && g.in_channels >= 16; }
 }  // namespace
 

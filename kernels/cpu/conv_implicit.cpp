@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -27,6 +28,10 @@ namespace detail {
 // pack_avx512.cpp
 void copy_run_avx512(const float* src, int64_t lo, int64_t hi, int64_t run, float* out);
 void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst);
+void gather_strip_avx512(const float* base, const int64_t* row_off, int64_t kc, int64_t tap0, int64_t period,
+                         const int32_t* lane_off, const int32_t* lane_a, const int32_t* lane_b, int nv,
+                         const int32_t* dh, const int32_t* dw, int32_t rows, int32_t cols, float* dst);
+void interleave_avx512(const float* even, const float* odd, int64_t n, float* out);
 }  // namespace detail
 
 namespace {
@@ -42,6 +47,13 @@ void copy_run_generic(const float* src, int64_t lo, int64_t hi, int64_t run, flo
 
 CopyRunFn copy_run_for(Isa isa) { return isa == Isa::avx512 ? detail::copy_run_avx512 : copy_run_generic; }
 
+// out[2i] = even[i], out[2i + 1] = odd[i] for the n floats of out.
+using InterleaveFn = void (*)(const float* even, const float* odd, int64_t n, float* out);
+
+void interleave_generic(const float* even, const float* odd, int64_t n, float* out) {
+  for (int64_t x = 0; x < n; ++x) out[x] = (x % 2 ? odd : even)[x / 2];
+}
+
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return floor_div(a + b - 1, b); }
 
@@ -53,7 +65,10 @@ struct PlaneSource {
   int64_t na = 0, nb = 0, a0 = 0, b0 = 0;      // columns: images x [a0, a0 + na) x [b0, b0 + nb)
   std::vector<int64_t> row_off;                // per B row: its plane's offset within an image
   std::vector<int32_t> dh, dw;                 // per B row: the shift applied to (a, b)
+  int64_t period = 0;                          // rows r and r + period share their shift (0: unknown)
+  int64_t max_shift = 0;                       // the largest |dh| or |dw|
   CopyRunFn copy_run = copy_run_generic;
+  bool gather_strips = false;                  // pack_rows may use gather_strip_avx512
 
   // A stretch of consecutive columns within one row of one image: grid point (a, b) onwards, len columns,
   // written at out + out_off.
@@ -147,6 +162,8 @@ struct PhasePlanes {
 PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes, Isa isa) {
   PlaneSource s;
   s.copy_run = copy_run_for(isa);
+  s.gather_strips = isa == Isa::avx512;
+  s.period = int64_t(g.kernel_h) * g.kernel_w;
   s.base = planes.data;
   s.img_stride = planes.per_image;
   s.rows = planes.rows;
@@ -163,6 +180,7 @@ PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes, Isa i
         s.row_off.push_back(((c * sh + fh) * sw + fw) * plane);
         s.dh.push_back(int32_t(th));
         s.dw.push_back(int32_t(tw));
+        s.max_shift = std::max({s.max_shift, std::abs(th), std::abs(tw)});
       }
   return s;
 }
@@ -174,6 +192,8 @@ PlaneSource tap_source(const ConvGeometry& g, const float* dy, int64_t u_lo, int
   const int64_t k_n = g.out_channels, oh = g.out_h(), ow = g.out_w();
   PlaneSource src;
   src.copy_run = copy_run_for(isa);
+  src.gather_strips = isa == Isa::avx512;
+  src.period = th_n * tw_n;
   src.base = dy;
   src.img_stride = k_n * oh * ow;
   src.rows = oh;
@@ -188,14 +208,45 @@ PlaneSource tap_source(const ConvGeometry& g, const float* dy, int64_t u_lo, int
         src.row_off.push_back(k * oh * ow);
         src.dh.push_back(int32_t(-th));
         src.dw.push_back(int32_t(-tw));
+        src.max_shift = std::max({src.max_shift, th, tw});
       }
   return src;
+}
+
+// The AVX-512 packer of one 32-column strip: every row with the same shift (tap) reads the same offsets
+// from its plane, so the offsets and valid lanes are worked out once per tap and strip, and each row becomes
+// two masked loads or gathers (the runs of a strip, copied with their clamps row after row, cost a third of
+// the backward-data pass on 8x8 planes). Returns false where it does not apply (more than 32 taps, offsets
+// beyond int32); pack_rows then copies runs.
+bool gather_strip(const PlaneSource& src, int64_t k0, int64_t kc, const PlaneSource::Run* runs, int64_t count,
+                  int64_t nv, float* dst) {
+  if (src.period <= 0 || src.period > 32 || kc < 2 * src.period) return false;  // the per-tap setup would dominate
+  alignas(64) int32_t lane_off[32], lane_a[32], lane_b[32];
+  const int64_t img0 = runs[0].img_off, reach = (src.max_shift + 1) * (src.cols + 1);
+  if (src.rows > INT32_MAX || src.cols > INT32_MAX) return false;
+  int j = 0;
+  for (int64_t q = 0; q < count; ++q) {
+    const PlaneSource::Run& u = runs[q];
+    const int64_t off = u.img_off - img0 + u.a * src.cols + u.b;
+    if (off + u.len + reach > INT32_MAX) return false;
+    for (int64_t i = 0; i < u.len; ++i, ++j) {
+      lane_off[j] = int32_t(off + i);
+      lane_a[j] = int32_t(u.a);
+      lane_b[j] = int32_t(u.b + i);
+    }
+  }
+  for (; j < 32; ++j) lane_off[j] = lane_a[j] = lane_b[j] = 0;
+  detail::gather_strip_avx512(src.base + img0, src.row_off.data() + k0, kc, k0 % src.period, src.period, lane_off,
+                              lane_a, lane_b, int(nv), src.dh.data(), src.dw.data(), int32_t(src.rows),
+                              int32_t(src.cols), dst);
+  return true;
 }
 
 // Packs rows [k0, k0 + kc) x columns [j0, j0 + nv) of `src` into one [kc][nr] strip.
 void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
   PlaneSource::Run runs[64];  // nv <= nr <= 64 columns, so at most 64 runs
   const int64_t count = src.make_runs(j0, nv, runs);
+  if (src.gather_strips && nr == 32 && gather_strip(src, k0, kc, runs, count, nv, dst)) return;
   for (int64_t p = 0; p < kc; ++p) {
     float* row = dst + p * nr;
     src.gather(k0 + p, runs, count, row, 1);
@@ -348,6 +399,57 @@ void backward_data_stacked(const ConvGeometry& g, const float* dy, const float* 
   }
 }
 
+// One sub-pixel phase of backward data: the dx pixels (sh * u + fh - pad_h, sw * v + fw - pad_w) for the grid
+// points u in [u_lo, u_lo + nu), v in [v_lo, v_lo + nv); its B (dy through the phase's taps) and its A (those
+// taps of w).
+struct Phase {
+  int64_t fh, fw, u_lo, nu, v_lo, nv;
+  PlaneSource src;
+  std::unique_ptr<PackedA> a;
+};
+
+// Writes images [0, ni) of dx from `staged`, which holds each phase's GEMM result in turn as [c][(n, u, v)].
+// Every dx row of a stride-2 convolution interleaves its two column phases (even columns from the phase of
+// pad_w % 2, both starting at their first grid point); other strides are copied one pixel at a time.
+void spread_phases(const ConvGeometry& g, const std::vector<Phase>& phases, const float* staged, int64_t ni,
+                   float* dx, Isa isa) {
+  const int64_t sh = g.stride_h, sw = g.stride_w, c_n = g.in_channels, h = g.in_h, wd = g.in_w;
+  std::vector<const float*> block(size_t(sh * sw), nullptr);  // each phase's [c][(n, u, v)] in `staged`
+  for (const Phase& ph : phases) {
+    block[size_t(ph.fh * sw + ph.fw)] = staged;
+    staged += c_n * ni * ph.nu * ph.nv;
+  }
+  const Phase* by_phase[64] = {};
+  const bool pairs = sw == 2 && sh * sw <= 64 && wd >= 2;
+  if (pairs)
+    for (const Phase& ph : phases) by_phase[ph.fh * sw + ph.fw] = &ph;
+  const InterleaveFn interleave = isa == Isa::avx512 ? detail::interleave_avx512 : interleave_generic;
+  const int64_t planes = ni * c_n;
+#pragma omp parallel for schedule(static) if (planes * h * wd >= (int64_t(1) << 15))
+  for (int64_t q = 0; q < planes; ++q) {
+    const int64_t i = q / c_n, c = q % c_n;
+    float* plane = dx + q * h * wd;
+    if (pairs) {
+      const int64_t fe = g.pad_w % 2, fo = 1 - fe;
+      for (int64_t y = 0; y < h; ++y) {
+        const int64_t fh = (y + g.pad_h) % sh, u = (y + g.pad_h) / sh;
+        const Phase &e = *by_phase[fh * sw + fe], &o = *by_phase[fh * sw + fo];
+        const float* even = block[size_t(fh * sw + fe)] + c * ni * e.nu * e.nv + (i * e.nu + u - e.u_lo) * e.nv;
+        const float* odd = block[size_t(fh * sw + fo)] + c * ni * o.nu * o.nv + (i * o.nu + u - o.u_lo) * o.nv;
+        interleave(even, odd, wd, plane + y * wd);
+      }
+      continue;
+    }
+    for (const Phase& ph : phases) {
+      const float* src = block[size_t(ph.fh * sw + ph.fw)] + c * ni * ph.nu * ph.nv + i * ph.nu * ph.nv;
+      for (int64_t u = 0; u < ph.nu; ++u) {
+        float* row = plane + (sh * (ph.u_lo + u) + ph.fh - g.pad_h) * wd + sw * ph.v_lo + ph.fw - g.pad_w;
+        for (int64_t v = 0; v < ph.nv; ++v) row[sw * v] = src[u * ph.nv + v];
+      }
+    }
+  }
+}
+
 // Stack the phases when one phase's rows (dx's channels) would fill less than a tile.
 bool stack_phases(const ConvGeometry& g, Isa isa) { return g.in_channels < microkernel(isa).mr; }
 
@@ -383,8 +485,12 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
   const GemmBlocking blk;
   const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
   const int64_t c_n = g.in_channels, k_n = g.out_channels, h = g.in_h, wd = g.in_w;
+  const int64_t dy_image = k_n * g.out_h() * g.out_w(), dx_image = c_n * h * wd;
+
   // Phase (fh, fw): the dx pixels with (y + pad_h) % sh == fh and (x + pad_w) % sw == fw. Pixel
-  // y = sh * u + fh - pad_h receives the taps kh = fh + sh * th from dy row u - th.
+  // y = sh * u + fh - pad_h receives the taps kh = fh + sh * th from dy row u - th. Every dx pixel belongs to
+  // exactly one phase, so the phases' GEMMs together write each pixel once.
+  std::vector<Phase> phases;
   for (int64_t fh = 0; fh < sh; ++fh)
     for (int64_t fw = 0; fw < sw; ++fw) {
       const int64_t u_lo = std::max<int64_t>(0, ceil_div(g.pad_h - fh, sh)), u_hi = ceil_div(h + g.pad_h - fh, sh);
@@ -392,28 +498,41 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
       const int64_t nu = u_hi - u_lo, nv = v_hi - v_lo;
       if (nu <= 0 || nv <= 0) continue;
       const int64_t th_n = fh < kh_n ? ceil_div(kh_n - fh, sh) : 0, tw_n = fw < kw_n ? ceil_div(kw_n - fw, sw) : 0;
-      const int64_t taps = th_n * tw_n, kred = k_n * taps;
-
-      const PlaneSource src = tap_source(g, dy, u_lo, nu, v_lo, nv, th_n, tw_n, isa);
-
-      PackedA a(uk, c_n, kred, blk);  // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw]
-      a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+      const int64_t taps = th_n * tw_n;
+      // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw]
+      auto a = std::make_unique<PackedA>(uk, c_n, k_n * taps, blk);
+      a->pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
         for (int64_t q = 0; q < kc; ++q) {
           const int64_t r = k0 + q, k = r / taps, th = (r % taps) / tw_n, tw = r % tw_n;
           const float* wk = w + ((k * c_n) * kh_n + fh + sh * th) * kw_n + fw + sw * tw;
           for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < c_n ? wk[(m0 + i) * kh_n * kw_n] : 0.0f;
         }
       });
-      const int64_t per_img = nu * nv;
-      run_columns(
-          uk, blk, a, int64_t(g.batch) * per_img,
-          [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, float* dst) { pack_rows(src, uk.nr, k0, kc, j0, n, dst); },
-          [&](int64_t j) {
-            const int64_t i = j / per_img, u = u_lo + (j % per_img) / nv, v = v_lo + j % nv;
-            return i * c_n * h * wd + (sh * u + fh - g.pad_h) * wd + (sw * v + fw - g.pad_w);
-          },
-          dx, h * wd);
+      phases.push_back(
+          {fh, fw, u_lo, nu, v_lo, nv, tap_source(g, dy, u_lo, nu, v_lo, nv, th_n, tw_n, isa), std::move(a)});
     }
+
+  // Each phase's GEMM stores its tiles into a dense [c][(n, u, v)] block of `staged` with vector stores (stored
+  // straight into dx, sh * sw apart, they cost a quarter of the pass on 4x4 dy planes), then one pass spreads the
+  // phases onto dx. Images go in chunks that keep `staged` near 4 MiB, where freed blocks are reused.
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 20) / std::max<int64_t>(dx_image, 1), 1, g.batch);
+  AlignedFloats staged(chunk * dx_image);  // uninitialised: the phases' GEMMs write every element
+  for (int64_t i0 = 0; i0 < g.batch; i0 += chunk) {
+    const int64_t ni = std::min<int64_t>(chunk, g.batch - i0);
+    float* block = staged.data();
+    for (Phase& ph : phases) {
+      ph.src.base = dy + i0 * dy_image;
+      const int64_t n = ni * ph.nu * ph.nv;
+      run_columns(
+          uk, blk, *ph.a, n,
+          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
+            pack_rows(ph.src, uk.nr, k0, kc, j0, nv, dst);
+          },
+          [](int64_t j) { return j; }, block, n);
+      block += c_n * n;
+    }
+    spread_phases(g, phases, staged.data(), ni, dx + i0 * dx_image, isa);
+  }
 }
 
 void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, const float* dy, float* dw, Isa isa) {

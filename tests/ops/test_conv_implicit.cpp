@@ -2,7 +2,8 @@
 // portable path always included, against the direct-loop reference: forward, backward data (the sub-pixel
 // phases) and backward weight (the batch's fixed slices), on odd sizes, strides 1 to 3 that leave rows
 // unused, paddings 0 to 2, kernels smaller than the stride, batch 1 and more, and sizes that span several
-// packed blocks in every dimension. Outputs start as NaN: every element must be written.
+// packed blocks in every dimension, and a dx larger than backward data's staging buffer (images in chunks).
+// Outputs start as NaN: every element must be written.
 #include <omp.h>
 
 #include <cmath>
@@ -44,6 +45,7 @@ std::vector<ConvGeometry> cases() {
       conv_geometry(3, 3, 64, 64, 16, 4, 4, 2, 2, 1, 1),  // DCGAN's D.conv1 (narrower): many column blocks
       conv_geometry(2, 64, 16, 16, 40, 4, 4, 2, 2, 1, 1), // CKK 1024: four reduction blocks; K not a tile multiple
       conv_geometry(3, 1, 16, 16, 2048, 3, 3, 1, 1, 1, 1),  // backward weight in two slices of the batch
+      conv_geometry(3, 32, 128, 96, 2, 4, 4, 2, 2, 1, 1),   // backward data staged in chunks of images
   };
 }
 
