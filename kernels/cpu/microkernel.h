@@ -1,7 +1,9 @@
 // The packed GEMM micro-kernels: one register tile C [mr, nr] = A_panel * B_panel over kc steps, where the
 // packed panels hold, for each step p, mr values of A (a[p * mr + i]) and nr values of B (b[p * nr + j]).
-// The tile is written row-major (c[i * nr + j]) and overwritten; the driver (packed_gemm.h) adds it where
-// it belongs. Panels are 64-byte aligned.
+// The tile is written to c[i * ldc + j], overwriting C or, with `accumulate`, added to it (the sum of the kc
+// steps first, then C + sum: the same bits as adding a finished tile). The driver (packed_gemm.h) points c
+// straight into C where a whole tile lands on consecutive columns, and at a scratch tile (ldc = nr) that it
+// then stores element by element otherwise. Panels are 64-byte aligned; c need not be.
 //
 // One kernel per instruction set, each in its own file compiled for that set alone (microkernel_*.cpp), so
 // no AVX instruction can leak into code that runs on a CPU without it.
@@ -13,7 +15,7 @@
 
 namespace cudagan::cpu {
 
-using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c);
+using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 
 struct MicroKernel {
   int mr = 0, nr = 0;
@@ -24,9 +26,9 @@ struct MicroKernel {
 MicroKernel microkernel(Isa isa);
 
 namespace detail {
-void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c);
-void microkernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c);
-void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c);
+void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+void microkernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 }  // namespace detail
 
 }  // namespace cudagan::cpu

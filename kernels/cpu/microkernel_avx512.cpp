@@ -9,9 +9,9 @@ namespace cudagan::cpu::detail {
 
 // Declared in cpu/microkernel.h, which this file does not include: a file compiled for a wider instruction
 // set must not emit any inline function that the linker could pick for code running on a lesser CPU.
-void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c);
+void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 
-void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c) {
+void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
   constexpr int kMr = 12;
   __m512 lo[kMr], hi[kMr];  // fully unrolled below, so these live in registers
 #pragma GCC unroll 12
@@ -25,10 +25,17 @@ void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float*
       hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
     }
   }
+  if (accumulate) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kMr; ++i) {
+      lo[i] = _mm512_add_ps(_mm512_loadu_ps(c + i * ldc), lo[i]);
+      hi[i] = _mm512_add_ps(_mm512_loadu_ps(c + i * ldc + 16), hi[i]);
+    }
+  }
 #pragma GCC unroll 12
   for (int i = 0; i < kMr; ++i) {
-    _mm512_storeu_ps(c + i * 32, lo[i]);
-    _mm512_storeu_ps(c + i * 32 + 16, hi[i]);
+    _mm512_storeu_ps(c + i * ldc, lo[i]);
+    _mm512_storeu_ps(c + i * ldc + 16, hi[i]);
   }
 }
 

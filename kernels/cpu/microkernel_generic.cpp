@@ -6,7 +6,7 @@
 
 namespace cudagan::cpu::detail {
 
-void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c) {
+void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
   constexpr int kMr = 4, kNr = 16;
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
@@ -17,7 +17,7 @@ void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float*
     }
   }
   for (int i = 0; i < kMr; ++i)
-    for (int j = 0; j < kNr; ++j) c[i * kNr + j] = acc[i][j];
+    for (int j = 0; j < kNr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
 }  // namespace cudagan::cpu::detail
