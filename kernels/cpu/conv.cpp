@@ -129,24 +129,27 @@ struct ChunkScratch {
 }  // namespace
 
 // Which float passes run as implicit GEMMs (conv_implicit.h) with our micro-kernels instead of im2col + BLAS:
-// measured on DCGAN-64's layers at batch 128 (bench_kernels' ".../im2col" against ".../implicit_avx512" and
-// ".../implicit_avx2" rows) and at batch 64 (both alternating in one process), on a 2-core AVX-512 machine
-// with the apps' threading settings (bench/RESULTS.md, "implicit GEMM").
-// AVX-512, whose packers load each strip row as two masked loads or gathers: the forward wins on every output
-// plane (1.3-1.7x on 16x16 and larger, 1.0-1.3x on 8x8 and 4x4); the backward data wins 1.1-1.5x where dy has
-// 8x8 pixels or more and dx 16+ channels, is at parity on 4x4 dy planes, and loses (0.8x) on the image layers
-// (3 channels: all phases stacked in one 12-row GEMM, which packing dominates).
+// measured on DCGAN-64's layers at batch 64 and 128, both implementations alternating in one process, and in
+// bench_kernels' ".../im2col" against ".../implicit_avx512" and ".../implicit_avx2" rows, on a 2-core AVX-512
+// machine with the apps' threading settings (bench/RESULTS.md, "implicit GEMM").
+// AVX-512 (12x32 kernel writing whole tiles into C; packers that load each strip row as two masked loads or
+// gathers): the forward wins on every output plane (1.3-1.7x on 16x16 and larger, 1.0-1.3x on 8x8 and 4x4);
+// where dx has 16+ channels the backward data wins 1.1-1.3x on 8x8 and larger dy planes and 1.03-1.12x on
+// 4x4 ones, and the backward weight 1.1-1.3x on 8x8 and larger output planes and 1.03-1.10x on 4x4 ones.
+// On the image layers (3 channels) both lose (0.8-0.95x: the backward data stacks all phases in one 12-row
+// GEMM, which packing dominates; the backward weight has 48 columns, one and a half 32-wide strips).
 // AVX2 (6x16 kernel, runs copied per plane row; against OpenBLAS held to its Haswell kernels): the forward wins
-// 1.0-1.35x on 8x8 and larger output planes only, and the backward data loses everywhere (0.6-1.1x).
-// Both: the backward weight wins 0.96-1.10x on 8x8 and larger output planes with 16+ input channels.
+// 1.0-1.35x on 8x8 and larger output planes only, the backward data loses everywhere (0.6-1.1x), and the
+// backward weight wins 0.96-1.10x on 8x8 and larger output planes with 16+ input channels.
 // The portable micro-kernel was not measured against OpenBLAS's SSE kernels, so CPUs without AVX2 stay on BLAS.
 namespace {
 bool implicit_available(const ConvGeometry& g) { return g.valid() && !covers_input(g) && best_isa() != Isa::generic; }
-bool implicit_forward(const ConvGeometry& g) { return best_isa() == Isa::avx512 || g.out_pixels() >= 64; }
-bool implicit_backward_data(const ConvGeometry& g) {
-  return best_isa() == Isa::avx512 && g.out_pixels() >= 64 && g.in_channels >= 16;
+bool avx512() { return best_isa() == Isa::avx512; }
+bool implicit_forward(const ConvGeometry& g) { return avx512() || g.out_pixels() >= 64; }
+bool implicit_backward_data(const ConvGeometry& g) { return avx512() && g.in_channels >= 16; }
+bool implicit_backward_weight(const ConvGeometry& g) {
+  return g.in_channels >= 16 && (avx512() || g.out_pixels() >= 64);
 }
-bool implicit_backward_weight(const ConvGeometry& g) { return g.out_pixels() >= 64 && g.in_channels >= 16; }
 }  // namespace
 
 int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {

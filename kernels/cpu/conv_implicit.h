@@ -5,11 +5,15 @@
 //   forward          y [K, (n, oh, ow)]   = w [K, CKK] * patches of x
 //   backward data    dx, one GEMM per sub-pixel phase: the stride-s transposed convolution splits into
 //                    s_h * s_w stride-1 convolutions of dy with the taps of w that reach that phase
-//                    (for DCGAN's 4x4 stride-2 kernels: four 2x2 convolutions), written straight to dx
+//                    (for DCGAN's 4x4 stride-2 kernels: four 2x2 convolutions), each stored densely
+//                    and then spread onto dx (a stride-2 dx row interleaves two phases' rows); with few
+//                    input channels (images) all phases stacked in one GEMM that stores straight to dx
 //   backward weight  dw [K, CKK]          = dy [K, (n, oh, ow)] * patches of x, transposed
 //
 // A stride-s input is first split into its s_h * s_w phase planes (space-to-depth, one pass over x), so
-// every patch row the packers read is a contiguous run of one plane.
+// every patch row the packers read is a contiguous run of one plane. With AVX-512 a 32-column strip is packed
+// row by row with two masked loads (or gathers, where its columns cross plane rows) at offsets worked out
+// once per kernel tap.
 //
 // Results depend only on the geometry, never on the thread count: every output element is summed by one
 // thread in a fixed order (backward weight sums fixed slices of the batch, then adds the slices in order).
