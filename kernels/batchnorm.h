@@ -33,6 +33,8 @@
 
 namespace cudagan {
 
+enum class Activation;  // activation.h
+
 struct BatchNormGeometry {
   int batch = 1;
   int channels = 1;
@@ -52,6 +54,14 @@ void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* ga
 template <class T>
 void batch_norm_backward_train(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
                                const T* saved_mean, const T* saved_invstd, T* dx, T* dgamma, T* dbeta);
+// The forward with a fused relu / leaky_relu (slope >= 0), as the CUDA overload below: y = act(batch_norm(x))
+// in the normalising pass, one pass over y fewer than the pair, with the bits of batch_norm_forward_train
+// then activation_forward. The backward stays the pair's two kernels on the CPU: a fused one, forming
+// dy * act' a row at a time in both of its passes, measured 0.85-1.3x of the pair.
+template <class T>
+void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta, T eps,
+                              T momentum, T* y, T* saved_mean, T* saved_invstd, T* running_mean, T* running_var,
+                              Activation act, bool fuse_activation, T slope);
 template <class T>
 void batch_norm_backward_eval(const BatchNormGeometry& g, const T* x, const T* dy, const T* gamma,
                               const T* running_mean, const T* running_var, T eps, T* dx, T* dgamma,
@@ -83,8 +93,6 @@ void batch_norm_backward_from_sums(const BatchNormGeometry& g, const T* x, const
 // sign of y, which needs slope >= 0 (a negative slope throws). Without fuse_activation they are the plain
 // functions and y (backward) may be null.
 namespace cudagan {
-enum class Activation;  // activation.h
-
 namespace cuda {
 struct KernelContext;
 void batch_norm_forward_train(const KernelContext& ctx, const BatchNormGeometry& g, const float* x,

@@ -18,6 +18,10 @@
 // reduction runs over one channel inside one thread: no atomics, and the result does not depend on
 // the thread count (bit-identical runs).
 #include "batchnorm.h"
+
+#include <string>
+
+#include "activation.h"
 #include "cpu/parallel.h"
 
 #include <algorithm>
@@ -32,12 +36,10 @@ T* row_of(T* p, const BatchNormGeometry& g, int b, int c) {
   return p + (int64_t(b) * g.channels + c) * g.spatial;
 }
 
-}  // namespace
-
-template <class T>
-void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta, T eps,
-                              T momentum, T* y, T* saved_mean, T* saved_invstd, T* running_mean,
-                              T* running_var) {
+// The training forward with y = post(normalised x): the identity, or a fused relu / leaky_relu.
+template <class T, class Post>
+void forward_train(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta, T eps, T momentum, T* y,
+                   T* saved_mean, T* saved_invstd, T* running_mean, T* running_var, Post post) {
   const int64_t n = g.count(), spatial = g.spatial;
   if (n == 0) return;
   const double m = double(momentum);
@@ -73,7 +75,7 @@ void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* g
         const T* xr = row_of(x, g, b, c);
         T* yr = row_of(y, g, b, c);
 #pragma omp simd
-        for (int64_t s = 0; s < spatial; ++s) yr[s] = (xr[s] - mean_t) * scale + bias;
+        for (int64_t s = 0; s < spatial; ++s) yr[s] = post((xr[s] - mean_t) * scale + bias);
       }
     }
     if (saved_mean) saved_mean[c] = T(mean);
@@ -83,24 +85,59 @@ void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* g
   }
 }
 
+// What the fused forward applies after the normalisation: the expressions of cpu/activation.cpp's loops, so
+// that it gives the unfused pair's bits.
 template <class T>
-void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta,
-                             const T* running_mean, const T* running_var, T eps, T* y) {
-  if (!y) return;
-  const int64_t rows = int64_t(g.batch) * g.channels, spatial = g.spatial;
-  // No reduction here, so parallelize over all N*C rows rather than the (maybe few) channels.
-#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int c = int(r % g.channels);
-    const double invstd = 1.0 / std::sqrt(double(running_var[c]) + double(eps));
-    const T mean_t = running_mean[c];
-    const T scale = T(gamma ? double(gamma[c]) * invstd : invstd);
-    const T bias = beta ? beta[c] : T(0);
-    const T* xr = x + r * spatial;
-    T* yr = y + r * spatial;
-#pragma omp simd
-    for (int64_t s = 0; s < spatial; ++s) yr[s] = (xr[s] - mean_t) * scale + bias;
+struct Identity {
+  T operator()(T v) const { return v; }
+};
+template <class T>
+struct Relu {
+  T operator()(T v) const { return v < T(0) ? T(0) : v; }
+};
+template <class T>
+struct LeakyRelu {
+  T slope;
+  // Both sides computed before the select, so that GCC if-converts (and vectorises) the loop it sits in.
+  T operator()(T v) const {
+    const T scaled = slope * v;
+    return v > T(0) ? v : scaled;
   }
+};
+
+void check_fusable(const char* where, Activation act, double slope) {
+  if (act != Activation::relu && act != Activation::leaky_relu)
+    throw InvalidArgument(std::string(where) + ": only relu and leaky_relu fuse into batchnorm, not " +
+                          activation_name(act) + "; run the activation after it");
+  if (act == Activation::leaky_relu && !(slope >= 0))
+    throw InvalidArgument(std::string(where) + ": a fused leaky_relu needs slope >= 0 (its gradient is read " +
+                          "from the sign of the output), got " + std::to_string(slope));
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta, T eps,
+                              T momentum, T* y, T* saved_mean, T* saved_invstd, T* running_mean,
+                              T* running_var) {
+  forward_train(g, x, gamma, beta, eps, momentum, y, saved_mean, saved_invstd, running_mean, running_var,
+                Identity<T>{});
+}
+
+template <class T>
+void batch_norm_forward_train(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta, T eps,
+                              T momentum, T* y, T* saved_mean, T* saved_invstd, T* running_mean, T* running_var,
+                              Activation act, bool fuse_activation, T slope) {
+  if (!fuse_activation)
+    return batch_norm_forward_train(g, x, gamma, beta, eps, momentum, y, saved_mean, saved_invstd, running_mean,
+                                    running_var);
+  check_fusable("batch_norm_forward_train", act, double(slope));
+  if (act == Activation::relu)
+    forward_train(g, x, gamma, beta, eps, momentum, y, saved_mean, saved_invstd, running_mean, running_var,
+                  Relu<T>{});
+  else
+    forward_train(g, x, gamma, beta, eps, momentum, y, saved_mean, saved_invstd, running_mean, running_var,
+                  LeakyRelu<T>{slope});
 }
 
 template <class T>
@@ -137,6 +174,26 @@ void batch_norm_backward_train(const BatchNormGeometry& g, const T* x, const T* 
 #pragma omp simd
       for (int64_t s = 0; s < spatial; ++s) dxr[s] = k_t * (dyr[s] - mean_dy - (xr[s] - mean_t) * xhat_coef);
     }
+  }
+}
+
+template <class T>
+void batch_norm_forward_eval(const BatchNormGeometry& g, const T* x, const T* gamma, const T* beta,
+                             const T* running_mean, const T* running_var, T eps, T* y) {
+  if (!y) return;
+  const int64_t rows = int64_t(g.batch) * g.channels, spatial = g.spatial;
+  // No reduction here, so parallelize over all N*C rows rather than the (maybe few) channels.
+#pragma omp parallel for schedule(static) if (g.elems() >= kParallelMinElems)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int c = int(r % g.channels);
+    const double invstd = 1.0 / std::sqrt(double(running_var[c]) + double(eps));
+    const T mean_t = running_mean[c];
+    const T scale = T(gamma ? double(gamma[c]) * invstd : invstd);
+    const T bias = beta ? beta[c] : T(0);
+    const T* xr = x + r * spatial;
+    T* yr = y + r * spatial;
+#pragma omp simd
+    for (int64_t s = 0; s < spatial; ++s) yr[s] = (xr[s] - mean_t) * scale + bias;
   }
 }
 
@@ -272,6 +329,8 @@ void batch_norm_backward_from_sums(const BatchNormGeometry& g, const T* x, const
                                             T*, T*, T*, T*, T*);                                             \
   template void batch_norm_forward_eval<T>(const BatchNormGeometry&, const T*, const T*, const T*, const T*, \
                                            const T*, T, T*);                                                 \
+  template void batch_norm_forward_train<T>(const BatchNormGeometry&, const T*, const T*, const T*, T, T,    \
+                                            T*, T*, T*, T*, T*, Activation, bool, T);                        \
   template void batch_norm_backward_train<T>(const BatchNormGeometry&, const T*, const T*, const T*,         \
                                              const T*, const T*, T*, T*, T*);                                \
   template void batch_norm_backward_eval<T>(const BatchNormGeometry&, const T*, const T*, const T*,          \

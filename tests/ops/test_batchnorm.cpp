@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "activation.h"
 #include "batchnorm.h"
 #include "reference/batchnorm.h"
 #include "support/compare.h"
@@ -356,6 +357,22 @@ TEST_CASE("batchnorm outputs are optional: a null pointer skips exactly that res
   // Nothing requested: nothing to do, and nothing may be touched.
   cpu::batch_norm_forward_eval<T>(g, x, nullptr, nullptr, rm0, rv0, eps, nullptr);
   cpu::batch_norm_backward_train<T>(g, x, dy, nullptr, mean.data(), invstd.data(), nullptr, nullptr, nullptr);
+}
+
+TEST_CASE("batchnorm with a fused activation: only relu and leaky_relu with slope >= 0",
+          "[batchnorm][cpu]") {
+  // Bit-for-bit agreement with the unfused pair is checked through the engine (tests/nn/test_nn.cpp).
+  using T = float;
+  const BatchNormGeometry g = geometry(Shape{2, 3, 2, 2});
+  const Inputs<T> in = make_inputs<T>(g, 77);
+  std::vector<T> y(size_t(g.elems())), mean(3), invstd(3);
+  const auto forward = [&](cudagan::Activation act, T slope) {
+    cpu::batch_norm_forward_train<T>(g, in.x.data(), nullptr, nullptr, T(kEps), T(kMomentum), y.data(), mean.data(),
+                                     invstd.data(), nullptr, nullptr, act, true, slope);
+  };
+  REQUIRE_NOTHROW(forward(cudagan::Activation::leaky_relu, T(0.2)));
+  REQUIRE_THROWS_WITH(forward(cudagan::Activation::tanh, T(0)), Catch::Contains("only relu and leaky_relu"));
+  REQUIRE_THROWS_WITH(forward(cudagan::Activation::leaky_relu, T(-0.1)), Catch::Contains("slope >= 0"));
 }
 
 TEST_CASE("batchnorm statistics keep double precision when the mean is far from zero",

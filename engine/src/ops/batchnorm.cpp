@@ -1,7 +1,7 @@
 // batch_norm2d over [N, C, H, W] (or [N, C]), alone or followed by relu / leaky_relu as one op
-// (batch_norm2d_relu): the fused kernels of kernels/batchnorm.h. On a GPU in training mode the activation
-// runs inside the batchnorm kernels, one pass each way; elsewhere the two kernels run in turn, on the CPU
-// giving bit for bit what the two ops give. Either way only the output is kept for backward: relu and
+// (batch_norm2d_relu): the fused kernels of kernels/batchnorm.h. In training mode the activation runs inside
+// the batchnorm kernels, one pass fewer (on a GPU each way, on the CPU forward only, bit for bit what the two
+// ops give); otherwise the two kernels run in turn. Either way only the output is kept for backward: relu and
 // leaky_relu (slope >= 0) differentiate from the sign of their output as well as from their input.
 //
 // With a ReplicaSum (synchronised batchnorm, training only) the passes split where the replicas sum their
@@ -185,14 +185,16 @@ Tensor batch_norm(const char* op, const Tensor& x, const Tensor& gamma, const Te
         y,
         [&](auto z) {
           using T = decltype(z);
-          if (training)
+          if (training) {
             cpu::batch_norm_forward_train<T>(g, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), T(eps), T(momentum),
                                              y.data<T>(), saved_mean.data<T>(), saved_invstd.data<T>(),
-                                             ptr<T>(running_mean), ptr<T>(running_var));
-          else
+                                             ptr<T>(running_mean), ptr<T>(running_var), f.act, f.on,
+                                             T(f.slope));
+          } else {
             cpu::batch_norm_forward_eval<T>(g, x.data<T>(), ptr<T>(gamma), ptr<T>(beta), eval_mean.data<T>(),
                                             eval_var.data<T>(), T(eps), y.data<T>());
-          if (f.on) cpu::activation_forward<T>(f.act, y.data<T>(), y.data<T>(), n, T(f.slope));
+            if (f.on) cpu::activation_forward<T>(f.act, y.data<T>(), y.data<T>(), n, T(f.slope));
+          }
         },
         [&](const cuda::KernelContext& ctx) {
           if (training) {
