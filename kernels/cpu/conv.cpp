@@ -134,8 +134,9 @@ struct ChunkScratch {
 // machine with the apps' threading settings (bench/RESULTS.md, "implicit GEMM").
 // AVX-512 (12x32 kernel writing whole tiles into C; packers that load each strip row as two masked loads or
 // gathers): the forward wins on every output plane (1.3-1.7x on 16x16 and larger, 1.0-1.3x on 8x8 and 4x4);
-// where dx has 16+ channels the backward data wins 1.1-1.3x on 8x8 and larger dy planes and 1.03-1.12x on
-// 4x4 ones, and the backward weight 1.1-1.3x on 8x8 and larger output planes and 1.03-1.10x on 4x4 ones.
+// where dx has 16+ channels the backward data wins 1.1-1.4x on 8x8 and larger dy planes and the backward
+// weight 1.1-1.3x on 8x8 and larger output planes; on 4x4 planes both are at parity (0.85-1.13x run to run,
+// medians 1.0-1.1, DCGAN-32's 128 -> 256 channel layer included), and run implicitly there too.
 // On the image layers (3 channels) both lose (0.8-0.95x: the backward data stacks all phases in one 12-row
 // GEMM, which packing dominates; the backward weight has 48 columns, one and a half 32-wide strips).
 // AVX2 (6x16 kernel, runs copied per plane row; against OpenBLAS held to its Haswell kernels): the forward wins
