@@ -9,6 +9,8 @@
 //     otherwise.
 //   interleave_avx512: out[2i] = even[i], out[2i + 1] = odd[i] for the n floats of out (a dx row from its
 //     two column phases, after the backward data's per-phase GEMMs).
+//   deinterleave_avx512: the reverse, even[i] = src[2i] and odd[i] = src[2i + 1] for the n floats of src (an
+//     x row split into its two column phases for a stride-2 convolution's phase planes).
 //   transpose_strip_avx512: a [32][kc] block (row stride ld) into the micro-kernel's [kc][32] strip, 16 x 16
 //     at a time in registers, for the backward-weight packer, whose B is the patch matrix transposed.
 // GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps(), which -Wuninitialized reports once
@@ -32,6 +34,7 @@ void gather_strip_avx512(const float* base, const int64_t* row_off, int64_t kc, 
                          const int32_t* dh, const int32_t* dw, int32_t rows, int32_t cols, float* dst);
 
 void interleave_avx512(const float* even, const float* odd, int64_t n, float* out);
+void deinterleave_avx512(const float* src, int64_t n, float* even, float* odd);
 
 void copy_run_avx512(const float* src, int64_t lo, int64_t hi, int64_t run, float* out) {
   for (int64_t t0 = 0; t0 < run; t0 += 16) {
@@ -60,6 +63,26 @@ void interleave_avx512(const float* even, const float* odd, int64_t n, float* ou
     const uint32_t store = rest >= 32 ? ~0u : (1u << rest) - 1u;
     _mm512_mask_storeu_ps(out + x, __mmask16(store), _mm512_permutex2var_ps(e, lo_idx, o));
     _mm512_mask_storeu_ps(out + x + 16, __mmask16(store >> 16), _mm512_permutex2var_ps(e, hi_idx, o));
+  }
+}
+
+void deinterleave_avx512(const float* src, int64_t n, float* even, float* odd) {
+  const __m512i even_idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd_idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  int64_t x = 0;
+  for (; x + 32 <= n; x += 32) {
+    const __m512 a = _mm512_loadu_ps(src + x), b = _mm512_loadu_ps(src + x + 16);
+    _mm512_storeu_ps(even + x / 2, _mm512_permutex2var_ps(a, even_idx, b));
+    _mm512_storeu_ps(odd + x / 2, _mm512_permutex2var_ps(a, odd_idx, b));
+  }
+  if (x < n) {  // the last n - x < 32 floats: ceil of half to even, floor of half to odd
+    const int64_t rest = n - x;
+    const uint32_t load = (1u << rest) - 1u;
+    const __m512 a = _mm512_maskz_loadu_ps(__mmask16(load), src + x);
+    const __m512 b = _mm512_maskz_loadu_ps(__mmask16(load >> 16), src + x + 16);
+    const __mmask16 n_even = __mmask16((1u << ((rest + 1) / 2)) - 1u), n_odd = __mmask16((1u << (rest / 2)) - 1u);
+    _mm512_mask_storeu_ps(even + x / 2, n_even, _mm512_permutex2var_ps(a, even_idx, b));
+    _mm512_mask_storeu_ps(odd + x / 2, n_odd, _mm512_permutex2var_ps(a, odd_idx, b));
   }
 }
 

@@ -36,6 +36,7 @@ std::vector<ConvGeometry> cases() {
       conv_geometry(1, 2, 9, 6, 3, 3, 3, 2, 2, 0, 0),
       conv_geometry(5, 3, 11, 7, 5, 4, 4, 2, 2, 1, 1),
       conv_geometry(2, 4, 8, 13, 3, 3, 3, 2, 2, 2, 2),
+      conv_geometry(2, 2, 5, 45, 3, 3, 3, 2, 2, 1, 1),  // x rows split 32 floats at a time, then 13
       conv_geometry(5, 2, 6, 5, 2, 1, 1, 2, 2, 0, 0),   // kernel smaller than the stride: phases without taps
       conv_geometry(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
       conv_geometry(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),
