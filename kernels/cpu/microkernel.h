@@ -5,6 +5,10 @@
 // straight into C where a whole tile lands on consecutive columns, and at a scratch tile (ldc = nr) that it
 // then stores element by element otherwise. Panels are 64-byte aligned; c need not be.
 //
+// Each kernel has a variant for the first `rows` < mr rows of a strip (A still packed mr wide, the other rows
+// neither read nor written), for the last strip of a GEMM whose m is not a multiple of mr: it does only the
+// rows that exist, with each row's sum in the same order as in the full tile.
+//
 // One kernel per instruction set, each in its own file compiled for that set alone (microkernel_*.cpp), so
 // no AVX instruction can leak into code that runs on a CPU without it.
 #pragma once
@@ -17,9 +21,20 @@ namespace cudagan::cpu {
 
 using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 
+using MicroKernelRowsFn = void (*)(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                   bool accumulate);
+
 struct MicroKernel {
   int mr = 0, nr = 0;
   MicroKernelFn fn = nullptr;
+  MicroKernelRowsFn rows_fn = nullptr;
+  // The tile's first `rows` rows (1 <= rows <= mr).
+  void run(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) const {
+    if (rows == mr)
+      fn(kc, a, b, c, ldc, accumulate);
+    else
+      rows_fn(rows, kc, a, b, c, ldc, accumulate);
+  }
 };
 
 // The kernel for `isa` (which must be supported: isa_supported).
@@ -29,6 +44,12 @@ namespace detail {
 void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 void microkernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
 void microkernel_avx512_12x32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate);
+void microkernel_generic_rows(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                              bool accumulate);
+void microkernel_avx2_rows(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                           bool accumulate);
+void microkernel_avx512_rows(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                             bool accumulate);
 }  // namespace detail
 
 }  // namespace cudagan::cpu

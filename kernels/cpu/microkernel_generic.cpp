@@ -6,18 +6,23 @@
 
 namespace cudagan::cpu::detail {
 
-void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+void microkernel_generic_rows(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                              bool accumulate) {
   constexpr int kMr = 4, kNr = 16;
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
     const float* bp = b + p * kNr;
-    for (int i = 0; i < kMr; ++i) {
+    for (int i = 0; i < rows; ++i) {
       const float ai = a[p * kMr + i];
       for (int j = 0; j < kNr; ++j) acc[i][j] += ai * bp[j];
     }
   }
-  for (int i = 0; i < kMr; ++i)
+  for (int i = 0; i < rows; ++i)
     for (int j = 0; j < kNr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  microkernel_generic_rows(4, kc, a, b, c, ldc, accumulate);
 }
 
 }  // namespace cudagan::cpu::detail

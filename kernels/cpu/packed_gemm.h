@@ -85,13 +85,13 @@ void store_tile(const float* tile, int nr, int mv, int nv, float* c_row0, int64_
 // tile of rows [m0, m0 + mv) and block columns [first, first + nv), direct(m0, mv, first, nv) says where in C
 // the micro-kernel may write it itself (rows ldc() apart), or nullptr, and then store(m0, mv, first, nv, tile,
 // accumulate) puts the finished tile. OffsetStore is the usual one: C's rows `row_stride` apart, column j at
-// col_offset(j) (computed once per block); whole tiles on consecutive columns go direct (a separate tile
-// store cost 5 % of the DCGAN step), the rest through store_tile.
+// col_offset(j) (computed once per block); tiles of nr consecutive columns go direct (a separate tile store
+// cost 5 % of the DCGAN step), however many rows they have, the rest through store_tile.
 template <class ColOffset>
 class OffsetStore {
  public:
   OffsetStore(const MicroKernel& uk, const ColOffset& col_offset, float* c, int64_t row_stride, GemmScratch& s)
-      : mr_(uk.mr), nr_(uk.nr), col_offset_(col_offset), c_(c), row_stride_(row_stride), s_(s) {}
+      : nr_(uk.nr), col_offset_(col_offset), c_(c), row_stride_(row_stride), s_(s) {}
   void begin_block(int64_t j0, int64_t ncur) {
     for (int64_t j = 0; j < ncur; ++j) s_.col_offsets[size_t(j)] = col_offset_(j0 + j);
     for (int64_t first = 0; first < ncur; first += nr_) {
@@ -102,8 +102,8 @@ class OffsetStore {
       s_.strip_contiguous[size_t(first / nr_)] = contiguous;
     }
   }
-  float* direct(int64_t m0, int mv, int64_t first, int nv) const {
-    if (mv != mr_ || nv != nr_ || !s_.strip_contiguous[size_t(first / nr_)]) return nullptr;
+  float* direct(int64_t m0, int /*mv*/, int64_t first, int nv) const {
+    if (nv != nr_ || !s_.strip_contiguous[size_t(first / nr_)]) return nullptr;
     return c_ + m0 * row_stride_ + s_.col_offsets[size_t(first)];
   }
   int64_t ldc() const { return row_stride_; }
@@ -113,7 +113,7 @@ class OffsetStore {
   }
 
  private:
-  int mr_, nr_;
+  int nr_;
   const ColOffset& col_offset_;
   float* c_;
   int64_t row_stride_;
@@ -156,9 +156,9 @@ void packed_gemm_columns(const MicroKernel& uk, const GemmBlocking& blk, const P
           const float* bp = s.b_panel.data() + js * kcur * nr;
           const int nv = int(std::min<int64_t>(nr, ncur - js * nr));
           if (float* c = out.direct(m0, mv, js * nr, nv)) {
-            uk.fn(kcur, ap, bp, c, out.ldc(), acc);
+            uk.run(mv, kcur, ap, bp, c, out.ldc(), acc);
           } else {
-            uk.fn(kcur, ap, bp, s.tile.data(), nr, false);
+            uk.run(mv, kcur, ap, bp, s.tile.data(), nr, false);
             out.store(m0, mv, js * nr, nv, s.tile.data(), acc);
           }
         }
