@@ -33,6 +33,7 @@ void gather_strip_avx512(const float* base, const int64_t* row_off, int64_t kc, 
                          const int32_t* dh, const int32_t* dw, int32_t rows, int32_t cols, float* dst);
 void interleave_avx512(const float* even, const float* odd, int64_t n, float* out);
 void deinterleave_avx512(const float* src, int64_t n, float* even, float* odd);
+void pack_a_avx512(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
 }  // namespace detail
 
 namespace {
@@ -503,8 +504,10 @@ void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float*
   const PlaneSource src = patch_source(g, planes, isa);
   PackedA a(uk, k, ckk, blk);
   a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+    const float* rows = w + m0 * ckk + k0;  // A = w [K][CKK]: a strip is a transposed block of w's rows
+    if (isa == Isa::avx512) return detail::pack_a_avx512(rows, ckk, int(std::min<int64_t>(uk.mr, k - m0)), kc, dst);
     for (int64_t q = 0; q < kc; ++q)
-      for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < k ? w[(m0 + i) * ckk + k0 + q] : 0.0f;
+      for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < k ? rows[i * ckk + q] : 0.0f;
   });
   run_columns(
       uk, blk, a, int64_t(g.batch) * p,
@@ -536,10 +539,19 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
       // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw]
       auto a = std::make_unique<PackedA>(uk, c_n, k_n * taps, blk);
       a->pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+        const int rows = int(std::min<int64_t>(uk.mr, c_n - m0));
+        const int64_t c_stride = kh_n * kw_n;
+        // column r = (k, th, tw) walked with counters, not divided out per column
+        int64_t k = k0 / taps, th = (k0 % taps) / tw_n, tw = k0 % tw_n;
         for (int64_t q = 0; q < kc; ++q) {
-          const int64_t r = k0 + q, k = r / taps, th = (r % taps) / tw_n, tw = r % tw_n;
-          const float* wk = w + ((k * c_n) * kh_n + fh + sh * th) * kw_n + fw + sw * tw;
-          for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < c_n ? wk[(m0 + i) * kh_n * kw_n] : 0.0f;
+          const float* wk = w + ((k * c_n + m0) * kh_n + fh + sh * th) * kw_n + fw + sw * tw;
+          float* d = dst + q * uk.mr;
+          for (int i = 0; i < rows; ++i) d[i] = wk[i * c_stride];
+          for (int i = rows; i < uk.mr; ++i) d[i] = 0.0f;
+          if (++tw == tw_n) {
+            tw = 0;
+            if (++th == th_n) th = 0, ++k;
+          }
         }
       });
       phases.push_back(
@@ -600,6 +612,16 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
         a = std::make_unique<PackedA>(uk, k_n, len, blk);
         a->pack(
             [&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+              if (isa == Isa::avx512) {  // each image's run of pixels: `rows` channels of dy, p apart
+                const int rows = int(std::min<int64_t>(uk.mr, k_n - m0));
+                int64_t ji = (first + k0) / p, jp = (first + k0) % p;
+                for (int64_t q = 0; q < kc;) {
+                  const int64_t run = std::min(kc - q, p - jp);
+                  detail::pack_a_avx512(dy + (ji * k_n + m0) * p + jp, p, rows, run, dst + q * uk.mr);
+                  q += run, jp = 0, ++ji;
+                }
+                return;
+              }
               for (int i = 0; i < uk.mr; ++i) {
                 const int64_t k = m0 + i;
                 if (k >= k_n) {

@@ -11,6 +11,9 @@
 //     two column phases, after the backward data's per-phase GEMMs).
 //   deinterleave_avx512: the reverse, even[i] = src[2i] and odd[i] = src[2i + 1] for the n floats of src (an
 //     x row split into its two column phases for a stride-2 convolution's phase planes).
+//   pack_a_avx512: dst[q * 12 + i] = src[i * ld + q] for q < kc and i < rows (at most 12), 0 for the rest of
+//     the 12: one [kc][12] strip of the 12x32 micro-kernel's A from `rows` rows of a row-major matrix, 16 x 16
+//     transposes in registers.
 //   transpose_strip_avx512: a [32][kc] block (row stride ld) into the micro-kernel's [kc][32] strip, 16 x 16
 //     at a time in registers, for the backward-weight packer, whose B is the patch matrix transposed.
 // GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps(), which -Wuninitialized reports once
@@ -29,6 +32,7 @@ namespace cudagan::cpu::detail {
 // Declared in conv_implicit.cpp, which this file does not include (see microkernel_avx512.cpp for why).
 void copy_run_avx512(const float* src, int64_t lo, int64_t hi, int64_t run, float* out);
 void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst);
+void pack_a_avx512(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
 void gather_strip_avx512(const float* base, const int64_t* row_off, int64_t kc, int64_t tap0, int64_t period,
                          const int32_t* lane_off, const int32_t* lane_a, const int32_t* lane_b, int nv,
                          const int32_t* dh, const int32_t* dw, int32_t rows, int32_t cols, float* dst);
@@ -88,11 +92,10 @@ void deinterleave_avx512(const float* src, int64_t n, float* even, float* odd) {
 
 namespace {
 
-// Rows q < rows_out of the transpose of the 16 x 16 block at `in` (row stride ld) to out + q * ldo: three
-// rounds of shuffles, 32-bit pairs, then 64-bit pairs within 128-bit lanes, then 128-bit lanes twice.
-inline void transpose16(const float* in, int64_t ld, float* out, int64_t ldo, int64_t rows_out) {
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(in + i * ld);
+// The transpose of the 16 x 16 block in r, in place: three rounds of shuffles, 32-bit pairs, then 64-bit pairs
+// within 128-bit lanes, then 128-bit lanes twice.
+inline void transpose16_regs(__m512 r[16]) {
+  __m512 t[16];
   for (int i = 0; i < 8; ++i) {
     t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -113,6 +116,13 @@ inline void transpose16(const float* in, int64_t ld, float* out, int64_t ldo, in
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
   }
+}
+
+// Rows q < rows_out of the transpose of the 16 x 16 block at `in` (row stride ld) to out + q * ldo.
+inline void transpose16(const float* in, int64_t ld, float* out, int64_t ldo, int64_t rows_out) {
+  __m512 r[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(in + i * ld);
+  transpose16_regs(r);
   for (int64_t q = 0; q < rows_out; ++q) _mm512_storeu_ps(out + q * ldo, r[q]);
 }
 
@@ -183,6 +193,19 @@ void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst
     const int64_t rows = kc - p0 < 16 ? kc - p0 : 16;
     transpose16(tmp + p0, ld, dst + p0 * 32, 32, rows);
     transpose16(tmp + 16 * ld + p0, ld, dst + p0 * 32 + 16, 32, rows);
+  }
+}
+
+void pack_a_avx512(const float* src, int64_t ld, int rows, int64_t kc, float* dst) {
+  constexpr int kMr = 12;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t q0 = 0; q0 < kc; q0 += 16) {
+    const int64_t n = kc - q0 < 16 ? kc - q0 : 16;
+    const __mmask16 cols = __mmask16((1u << n) - 1u);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(cols, src + i * ld + q0) : zero;
+    transpose16_regs(r);
+    for (int64_t t = 0; t < n; ++t) _mm512_mask_storeu_ps(dst + (q0 + t) * kMr, __mmask16(0x0FFF), r[t]);
   }
 }
 
