@@ -358,7 +358,7 @@ class StackedPhaseStore {
       base_[size_t(j)] = i * g_.in_channels * h * w + yb_[size_t(j)] * w + xb_[size_t(j)];
     }
   }
-  float* direct(int64_t, int, int64_t, int) const { return nullptr; }  // the phases are interleaved in dx
+  float* direct(int64_t, int, int64_t, int, int64_t*) const { return nullptr; }  // phases interleave in dx
   int64_t ldc() const { return 0; }
   void store(int64_t m0, int mv, int64_t first, int nv, const float* tile, bool accumulate) const {
     const int64_t sh = g_.stride_h, sw = g_.stride_w, h = g_.in_h, w = g_.in_w;

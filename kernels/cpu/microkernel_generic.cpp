@@ -7,7 +7,7 @@
 namespace cudagan::cpu::detail {
 
 void microkernel_generic_rows(int rows, int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                              bool accumulate) {
+                              int64_t split, bool accumulate) {
   constexpr int kMr = 4, kNr = 16;
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
@@ -18,11 +18,16 @@ void microkernel_generic_rows(int rows, int64_t kc, const float* a, const float*
     }
   }
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < kNr; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+    for (int half = 0; half < 2; ++half) {
+      float* d = c + i * ldc + (half ? split : 0);
+      const float* t = acc[i] + half * (kNr / 2);
+      for (int j = 0; j < kNr / 2; ++j) d[j] = accumulate ? d[j] + t[j] : t[j];
+    }
 }
 
-void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  microkernel_generic_rows(4, kc, a, b, c, ldc, accumulate);
+void microkernel_generic_4x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t split,
+                              bool accumulate) {
+  microkernel_generic_rows(4, kc, a, b, c, ldc, split, accumulate);
 }
 
 }  // namespace cudagan::cpu::detail

@@ -16,7 +16,8 @@ GemmScratch::GemmScratch(const MicroKernel& uk, const GemmBlocking& b)
       tile(int64_t(uk.mr) * uk.nr),
       pack_tmp(int64_t(uk.nr) * ((b.kc + 15) / 16 * 16)),
       col_offsets(size_t(b.nc + uk.nr)),
-      strip_contiguous(size_t(b.nc / uk.nr + 1)) {}
+      strip_contiguous(size_t(b.nc / uk.nr + 1)),
+      strip_split(size_t(b.nc / uk.nr + 1)) {}
 
 PackedA::PackedA(const MicroKernel& uk, int64_t m, int64_t k, const GemmBlocking& b)
     : mr_(uk.mr), m_(m), k_(k), kc_(b.kc), strips_((m + uk.mr - 1) / uk.mr),

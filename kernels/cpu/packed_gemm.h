@@ -49,7 +49,9 @@ struct GemmScratch {
   GemmScratch(const MicroKernel& uk, const GemmBlocking& b);
   AlignedFloats b_panel, tile, pack_tmp;
   std::vector<int64_t> col_offsets;
-  std::vector<char> strip_contiguous;
+  std::vector<char> strip_contiguous;  // per strip of a block: its columns are one run in C
+  std::vector<int64_t> strip_split;    // per strip: where its second half starts in C, from its first column
+                                       // (nr / 2 for one run), when both halves are runs; else -1
 };
 
 // A packed into kc blocks of mr-row strips: block at reduction step k0 holds ceil(m / mr) strips of
@@ -82,11 +84,13 @@ void store_tile(const float* tile, int nr, int mv, int nv, float* c_row0, int64_
                 const int64_t* col_offsets, bool contiguous, bool accumulate);
 
 // Where the driver puts C's tiles: begin_block(j0, ncur) at the start of each block of columns; then for the
-// tile of rows [m0, m0 + mv) and block columns [first, first + nv), direct(m0, mv, first, nv) says where in C
-// the micro-kernel may write it itself (rows ldc() apart), or nullptr, and then store(m0, mv, first, nv, tile,
-// accumulate) puts the finished tile. OffsetStore is the usual one: C's rows `row_stride` apart, column j at
-// col_offset(j) (computed once per block); tiles of nr consecutive columns go direct (a separate tile store
-// cost 5 % of the DCGAN step), however many rows they have, the rest through store_tile.
+// tile of rows [m0, m0 + mv) and block columns [first, first + nv), direct(m0, mv, first, nv, &split) says
+// where in C the micro-kernel may write it itself (rows ldc() apart, its second half `split` after its first:
+// microkernel.h), or nullptr, and then store(m0, mv, first, nv, tile, accumulate) puts the finished tile.
+// OffsetStore is the usual one: C's rows `row_stride` apart, column j at col_offset(j) (computed once per
+// block); full-width tiles whose columns are one run in C, or two runs of nr / 2 (a strip across two 4x4
+// output planes), go direct, however many rows they have (a separate tile store cost 5 % of the DCGAN step);
+// the rest go through store_tile.
 template <class ColOffset>
 class OffsetStore {
  public:
@@ -96,15 +100,26 @@ class OffsetStore {
     for (int64_t j = 0; j < ncur; ++j) s_.col_offsets[size_t(j)] = col_offset_(j0 + j);
     for (int64_t first = 0; first < ncur; first += nr_) {
       const int64_t nv = std::min<int64_t>(nr_, ncur - first);
-      bool contiguous = true;
-      for (int64_t j = 1; j < nv && contiguous; ++j)
-        contiguous = s_.col_offsets[size_t(first + j)] == s_.col_offsets[size_t(first)] + j;
+      const int64_t* off = s_.col_offsets.data() + first;
+      const auto run = [&](int64_t lo, int64_t hi) {  // columns [lo, hi) of the strip are consecutive in C
+        for (int64_t j = lo + 1; j < hi; ++j)
+          if (off[j] != off[lo] + (j - lo)) return false;
+        return true;
+      };
+      const int half = nr_ / 2;
+      const bool contiguous = run(0, nv);
       s_.strip_contiguous[size_t(first / nr_)] = contiguous;
+      int64_t split = -1;
+      if (nv == nr_ && contiguous)
+        split = half;
+      else if (nv == nr_ && run(0, half) && run(half, nr_) && off[half] >= off[0] + half)
+        split = off[half] - off[0];
+      s_.strip_split[size_t(first / nr_)] = split;
     }
   }
-  float* direct(int64_t m0, int /*mv*/, int64_t first, int nv) const {
-    if (nv != nr_ || !s_.strip_contiguous[size_t(first / nr_)]) return nullptr;
-    return c_ + m0 * row_stride_ + s_.col_offsets[size_t(first)];
+  float* direct(int64_t m0, int /*mv*/, int64_t first, int /*nv*/, int64_t* split) const {
+    *split = s_.strip_split[size_t(first / nr_)];
+    return *split < 0 ? nullptr : c_ + m0 * row_stride_ + s_.col_offsets[size_t(first)];
   }
   int64_t ldc() const { return row_stride_; }
   void store(int64_t m0, int mv, int64_t first, int nv, const float* tile, bool accumulate) const {
@@ -155,10 +170,11 @@ void packed_gemm_columns(const MicroKernel& uk, const GemmBlocking& blk, const P
         for (int64_t js = 0; js < nstrips; ++js) {
           const float* bp = s.b_panel.data() + js * kcur * nr;
           const int nv = int(std::min<int64_t>(nr, ncur - js * nr));
-          if (float* c = out.direct(m0, mv, js * nr, nv)) {
-            uk.run(mv, kcur, ap, bp, c, out.ldc(), acc);
+          int64_t split = 0;
+          if (float* c = out.direct(m0, mv, js * nr, nv, &split)) {
+            uk.run(mv, kcur, ap, bp, c, out.ldc(), split, acc);
           } else {
-            uk.run(mv, kcur, ap, bp, s.tile.data(), nr, false);
+            uk.run(mv, kcur, ap, bp, s.tile.data(), nr, nr / 2, false);
             out.store(m0, mv, js * nr, nv, s.tile.data(), acc);
           }
         }

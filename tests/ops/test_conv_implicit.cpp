@@ -37,6 +37,8 @@ std::vector<ConvGeometry> cases() {
       conv_geometry(5, 3, 11, 7, 5, 4, 4, 2, 2, 1, 1),
       conv_geometry(2, 4, 8, 13, 3, 3, 3, 2, 2, 2, 2),
       conv_geometry(2, 2, 5, 45, 3, 3, 3, 2, 2, 1, 1),  // x rows split 32 floats at a time, then 13
+      conv_geometry(3, 8, 8, 8, 20, 4, 4, 2, 2, 1, 1),  // 4x4 outputs: a 32-column tile is two images' halves
+      conv_geometry(3, 4, 4, 8, 7, 3, 3, 2, 2, 1, 1),   // 2x4 outputs: the same for a 16-column (AVX2) tile
       conv_geometry(5, 2, 6, 5, 2, 1, 1, 2, 2, 0, 0),   // kernel smaller than the stride: phases without taps
       conv_geometry(3, 2, 7, 12, 3, 3, 1, 1, 2, 2, 0),
       conv_geometry(5, 5, 13, 9, 7, 2, 5, 2, 1, 1, 2),
