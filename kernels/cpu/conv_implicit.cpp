@@ -34,6 +34,9 @@ void gather_strip_avx512(const float* base, const int64_t* row_off, int64_t kc, 
 void interleave_avx512(const float* even, const float* odd, int64_t n, float* out);
 void deinterleave_avx512(const float* src, int64_t n, float* even, float* odd);
 void pack_a_avx512(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
+void gather_rows_dense_avx512(const float* base, const int64_t* row_off, const int32_t* dh, const int32_t* dw,
+                              int64_t nrows, int64_t img_stride, int64_t per_img, int32_t nb, int32_t rows,
+                              int32_t cols, int64_t pix0, int64_t kc, float* tmp, int64_t ld);
 }  // namespace detail
 
 namespace {
@@ -292,6 +295,18 @@ void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j
 // in registers; otherwise each row is scattered into the strip one element at a time.
 void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t r0, int64_t nv, float* dst,
                   float* tmp, bool avx512) {
+  const int64_t per_img = src.na * src.nb;
+  if (avx512 && nr == 32 && src.a0 == 0 && src.b0 == 0 && src.cols == src.nb &&
+      (src.nb % 16 == 0 || 16 % src.nb == 0) && per_img % 16 == 0 && k0 % 16 == 0 && src.rows <= INT32_MAX &&
+      src.cols <= INT32_MAX) {  // each 16 columns one masked load (gather_rows_dense_avx512)
+    const int64_t ld = (kc + 15) / 16 * 16;
+    detail::gather_rows_dense_avx512(src.base, src.row_off.data() + r0, src.dh.data() + r0, src.dw.data() + r0, nv,
+                                     src.img_stride, per_img, int32_t(src.nb), int32_t(src.rows),
+                                     int32_t(src.cols), k0, kc, tmp, ld);
+    for (int64_t jj = nv; jj < 32; ++jj) std::fill(tmp + jj * ld, tmp + (jj + 1) * ld, 0.0f);
+    detail::transpose_strip_avx512(tmp, ld, kc, dst);
+    return;
+  }
   std::vector<PlaneSource::Run> runs(static_cast<size_t>(kc));
   const int64_t count = src.make_runs(k0, kc, runs.data());
   if (avx512 && nr == 32) {

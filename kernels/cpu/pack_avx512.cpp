@@ -14,6 +14,11 @@
 //   pack_a_avx512: dst[q * 12 + i] = src[i * ld + q] for q < kc and i < rows (at most 12), 0 for the rest of
 //     the 12: one [kc][12] strip of the 12x32 micro-kernel's A from `rows` rows of a row-major matrix, 16 x 16
 //     transposes in registers.
+//   gather_rows_dense_avx512: rows of a shifted-window B (conv_implicit.cpp's PlaneSource) over kc
+//     consecutive columns, for a window whose grid rows are as wide as its planes (nb == cols, where column
+//     (a, b) of an image and the plane offset a * cols + b run together) and nb dividing 16 or 16 dividing
+//     nb: 16 columns are then one masked load from one plane, the mask the window's padding. The backward
+//     weight's B rows (copied run by run, a run per output row, they were a twentieth of the DCGAN step).
 //   transpose_strip_avx512: a [32][kc] block (row stride ld) into the micro-kernel's [kc][32] strip, 16 x 16
 //     at a time in registers, for the backward-weight packer, whose B is the patch matrix transposed.
 // GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps(), which -Wuninitialized reports once
@@ -33,6 +38,9 @@ namespace cudagan::cpu::detail {
 void copy_run_avx512(const float* src, int64_t lo, int64_t hi, int64_t run, float* out);
 void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst);
 void pack_a_avx512(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
+void gather_rows_dense_avx512(const float* base, const int64_t* row_off, const int32_t* dh, const int32_t* dw,
+                              int64_t nrows, int64_t img_stride, int64_t per_img, int32_t nb, int32_t rows,
+                              int32_t cols, int64_t pix0, int64_t kc, float* tmp, int64_t ld);
 void gather_strip_avx512(const float* base, const int64_t* row_off, int64_t kc, int64_t tap0, int64_t period,
                          const int32_t* lane_off, const int32_t* lane_a, const int32_t* lane_b, int nv,
                          const int32_t* dh, const int32_t* dw, int32_t rows, int32_t cols, float* dst);
@@ -193,6 +201,33 @@ void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst
     const int64_t rows = kc - p0 < 16 ? kc - p0 : 16;
     transpose16(tmp + p0, ld, dst + p0 * 32, 32, rows);
     transpose16(tmp + 16 * ld + p0, ld, dst + p0 * 32 + 16, 32, rows);
+  }
+}
+
+void gather_rows_dense_avx512(const float* base, const int64_t* row_off, const int32_t* dh, const int32_t* dw,
+                              int64_t nrows, int64_t img_stride, int64_t per_img, int32_t nb, int32_t rows,
+                              int32_t cols, int64_t pix0, int64_t kc, float* tmp, int64_t ld) {
+  // Lane l of a 16-column chunk starting at grid column j (a multiple of 16) of an image is the grid point
+  // (j / nb + l / nb, j % nb + l % nb): within one grid row when 16 divides nb, 16 / nb whole rows otherwise.
+  alignas(64) int32_t a_pat[16], b_pat[16];
+  for (int l = 0; l < 16; ++l) a_pat[l] = l / nb, b_pat[l] = l % nb;
+  const __m512i a_lane = _mm512_load_si512(a_pat), b_lane = _mm512_load_si512(b_pat);
+  const __m512i zero_i = _mm512_setzero_si512(), rows_v = _mm512_set1_epi32(rows), cols_v = _mm512_set1_epi32(cols);
+  for (int64_t r = 0; r < nrows; ++r) {
+    float* out = tmp + r * ld;
+    const float* plane = base + row_off[r];
+    const __m512i dh_v = _mm512_set1_epi32(dh[r]), dw_v = _mm512_set1_epi32(dw[r]);
+    const int64_t shift = int64_t(dh[r]) * cols + dw[r];
+    int64_t img = pix0 / per_img, j = pix0 % per_img;
+    for (int64_t t0 = 0; t0 < kc; t0 += 16) {
+      const __m512i a = _mm512_add_epi32(_mm512_add_epi32(_mm512_set1_epi32(int32_t(j / nb)), a_lane), dh_v);
+      const __m512i b = _mm512_add_epi32(_mm512_add_epi32(_mm512_set1_epi32(int32_t(j % nb)), b_lane), dw_v);
+      const __mmask16 live = kc - t0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (kc - t0)) - 1u);
+      const __mmask16 ok = _mm512_cmpge_epi32_mask(a, zero_i) & _mm512_cmplt_epi32_mask(a, rows_v) &
+                           _mm512_cmpge_epi32_mask(b, zero_i) & _mm512_cmplt_epi32_mask(b, cols_v) & live;
+      _mm512_store_ps(out + t0, _mm512_maskz_loadu_ps(ok, plane + img * img_stride + j + shift));
+      if ((j += 16) == per_img) j = 0, ++img;
+    }
   }
 }
 
