@@ -137,8 +137,10 @@ struct ChunkScratch {
 // where dx has 16+ channels the backward data wins 1.1-1.4x on 8x8 and larger dy planes and the backward
 // weight 1.1-1.3x on 8x8 and larger output planes; on 4x4 planes both are at parity (0.85-1.13x run to run,
 // medians 1.0-1.1, DCGAN-32's 128 -> 256 channel layer included), and run implicitly there too.
-// On the image layers (3 channels) both lose (0.8-0.95x: the backward data stacks all phases in one 12-row
-// GEMM, which packing dominates; the backward weight has 48 columns, one and a half 32-wide strips).
+// On the image layers (3 channels) the backward data loses (0.8-0.95x: it stacks all phases in one 12-row
+// GEMM, which packing dominates). Their backward weight, with B rows read 16 columns per masked load
+// (gather_rows_dense_avx512), wins since 2026-12-03: 1.0-1.7x at batch 64 and 128 on 3 channels (64x64) and
+// 1.07-1.5x on 1 channel (DCGAN-32, 32x32), best of 15 alternating in one process.
 // AVX2 (6x16 kernel, runs copied per plane row; against OpenBLAS held to its Haswell kernels): the forward wins
 // 1.0-1.35x on 8x8 and larger output planes only, the backward data loses everywhere (0.6-1.1x), and the
 // backward weight wins 0.96-1.10x on 8x8 and larger output planes with 16+ input channels.
@@ -149,7 +151,7 @@ bool avx512() { return best_isa() == Isa::avx512; }
 bool implicit_forward(const ConvGeometry& g) { return avx512() || g.out_pixels() >= 64; }
 bool implicit_backward_data(const ConvGeometry& g) { return avx512() && g.in_channels >= 16; }
 bool implicit_backward_weight(const ConvGeometry& g) {
-  return g.in_channels >= 16 && (avx512() || g.out_pixels() >= 64);
+  return avx512() || (g.in_channels >= 16 && g.out_pixels() >= 64);
 }
 }  // namespace
 
