@@ -144,69 +144,84 @@ struct PlaneSource {
 };
 
 // x split into its stride phases: plane (c, ph, pw) holds x[c, a*sh + ph, b*sw + pw] at (a, b), 0 where that
-// lies beyond the image, so a shifted window never needs to know the phase. Stride 1 uses x as it is. With a
-// column stride of 2 each x row is read once and split into both of its phase rows (AVX-512: two loads and
-// two permutes per 32 floats); the pass had been 4.4 % of the DCGAN step as strided scalar copies.
+// lies beyond the image, so a shifted window never needs to know the phase. Stride 1 uses x as it is.
+struct PhaseLayout {
+  int64_t rows, cols;  // of each plane
+  int64_t per_image;   // floats of one image's C * sh * sw planes
+  explicit PhaseLayout(const ConvGeometry& g)
+      : rows(ceil_div(g.in_h, g.stride_h)), cols(ceil_div(g.in_w, g.stride_w)),
+        per_image(int64_t(g.in_channels) * g.stride_h * g.stride_w * rows * cols) {}
+};
+
+// One x plane (h x w, at src) into its sh * sw phase planes at dst. With a column stride of 2 each x row is
+// read once and split into both of its phase rows (AVX-512: two loads and two permutes per 32 floats); the
+// pass had been 4.4 % of the DCGAN step as strided scalar copies.
+void split_phases(const ConvGeometry& g, const PhaseLayout& l, const float* src, float* dst,
+                  DeinterleaveFn deinterleave) {
+  const int64_t sh = g.stride_h, sw = g.stride_w, h = g.in_h, w = g.in_w, rows = l.rows, cols = l.cols;
+  const int64_t plane = rows * cols;
+  for (int64_t ph = 0; ph < sh; ++ph)
+    for (int64_t a = 0; a < rows; ++a) {
+      const int64_t hh = a * sh + ph;
+      float* d = dst + ph * sw * plane + a * cols;  // phase (ph, pw)'s row a is at d + pw * plane
+      if (hh >= h) {
+        for (int64_t pw = 0; pw < sw; ++pw) std::fill(d + pw * plane, d + pw * plane + cols, 0.0f);
+        continue;
+      }
+      const float* s = src + hh * w;
+      if (sw == 2) {
+        deinterleave(s, w, d, d + plane);
+        if (w % 2) d[plane + cols - 1] = 0.0f;  // the odd phase's last column lies beyond the row
+        continue;
+      }
+      for (int64_t pw = 0; pw < sw; ++pw) {
+        const int64_t valid = (w - pw + sw - 1) / sw;  // columns b with b*sw + pw < w
+        for (int64_t b = 0; b < valid; ++b) d[pw * plane + b] = s[b * sw + pw];
+        for (int64_t b = valid; b < cols; ++b) d[pw * plane + b] = 0.0f;
+      }
+    }
+}
+
+DeinterleaveFn deinterleave_for(Isa isa) {
+  return isa == Isa::avx512 ? detail::deinterleave_avx512 : deinterleave_generic;
+}
+
+// The phase planes of images [0, images) of x, split in one parallel pass (or x itself for stride 1).
 struct PhasePlanes {
+  PhaseLayout layout;
   AlignedFloats storage;  // uninitialised: every element is written below
   const float* data = nullptr;
-  int64_t rows = 0, cols = 0, per_image = 0;
 
-  PhasePlanes(const ConvGeometry& g, const float* x, Isa isa) {
-    const int64_t sh = g.stride_h, sw = g.stride_w, h = g.in_h, w = g.in_w;
-    rows = ceil_div(h, sh);
-    cols = ceil_div(w, sw);
-    per_image = int64_t(g.in_channels) * sh * sw * rows * cols;
-    if (sh == 1 && sw == 1) {
+  PhasePlanes(const ConvGeometry& g, const float* x, Isa isa, int64_t images) : layout(g) {
+    if (g.stride_h == 1 && g.stride_w == 1) {
       data = x;
       return;
     }
-    storage = AlignedFloats(g.batch * per_image);
+    storage = AlignedFloats(images * layout.per_image);
     float* out = storage.data();
-    const int64_t planes = int64_t(g.batch) * g.in_channels, plane = rows * cols;
-    const DeinterleaveFn deinterleave = isa == Isa::avx512 ? detail::deinterleave_avx512 : deinterleave_generic;
-#pragma omp parallel for schedule(static) if (planes * h * w >= (int64_t(1) << 15))
-    for (int64_t q = 0; q < planes; ++q) {
-      const float* src = x + q * h * w;
-      float* dst = out + q * sh * sw * plane;
-      for (int64_t ph = 0; ph < sh; ++ph)
-        for (int64_t a = 0; a < rows; ++a) {
-          const int64_t hh = a * sh + ph;
-          float* d = dst + ph * sw * plane + a * cols;  // phase (ph, pw)'s row a is at d + pw * plane
-          if (hh >= h) {
-            for (int64_t pw = 0; pw < sw; ++pw) std::fill(d + pw * plane, d + pw * plane + cols, 0.0f);
-            continue;
-          }
-          const float* s = src + hh * w;
-          if (sw == 2) {
-            deinterleave(s, w, d, d + plane);
-            if (w % 2) d[plane + cols - 1] = 0.0f;  // the odd phase's last column lies beyond the row
-            continue;
-          }
-          for (int64_t pw = 0; pw < sw; ++pw) {
-            const int64_t valid = (w - pw + sw - 1) / sw;  // columns b with b*sw + pw < w
-            for (int64_t b = 0; b < valid; ++b) d[pw * plane + b] = s[b * sw + pw];
-            for (int64_t b = valid; b < cols; ++b) d[pw * plane + b] = 0.0f;
-          }
-        }
-    }
+    const int64_t planes = images * g.in_channels, in_plane = int64_t(g.in_h) * g.in_w;
+    const int64_t phase_planes = int64_t(g.stride_h) * g.stride_w * layout.rows * layout.cols;
+    const DeinterleaveFn deinterleave = deinterleave_for(isa);
+#pragma omp parallel for schedule(static) if (planes * in_plane >= (int64_t(1) << 15))
+    for (int64_t q = 0; q < planes; ++q)
+      split_phases(g, layout, x + q * in_plane, out + q * phase_planes, deinterleave);
     data = storage.data();
   }
 };
 
 // The forward's B: rows (c, kh, kw) over the phase planes, columns (n, oh, ow).
-PlaneSource patch_source(const ConvGeometry& g, const PhasePlanes& planes, Isa isa) {
+PlaneSource patch_source(const ConvGeometry& g, const PhaseLayout& layout, const float* planes, Isa isa) {
   PlaneSource s;
   s.copy_run = copy_run_for(isa);
   s.gather_strips = isa == Isa::avx512;
   s.period = int64_t(g.kernel_h) * g.kernel_w;
-  s.base = planes.data;
-  s.img_stride = planes.per_image;
-  s.rows = planes.rows;
-  s.cols = planes.cols;
+  s.base = planes;
+  s.img_stride = layout.per_image;
+  s.rows = layout.rows;
+  s.cols = layout.cols;
   s.na = g.out_h();
   s.nb = g.out_w();
-  const int64_t sh = g.stride_h, sw = g.stride_w, plane = planes.rows * planes.cols;
+  const int64_t sh = g.stride_h, sw = g.stride_w, plane = layout.rows * layout.cols;
   for (int64_t c = 0; c < g.in_channels; ++c)
     for (int64_t kh = 0; kh < g.kernel_h; ++kh)
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
@@ -337,10 +352,10 @@ GemmBlocking balanced(const GemmBlocking& blk, int nr, int64_t n) {
   return out;
 }
 
-// Runs columns [0, n) of one GEMM over balanced blocks of at most max_blk.nc columns on the OpenMP team.
+// Runs columns [n0, n0 + n) of one GEMM over balanced blocks of at most max_blk.nc columns on the OpenMP team.
 template <class PackB, class ColOffset>
-void run_columns(const MicroKernel& uk, const GemmBlocking& max_blk, const PackedA& a, int64_t n, const PackB& pack_b,
-                 const ColOffset& col_offset, float* c, int64_t row_stride) {
+void run_columns(const MicroKernel& uk, const GemmBlocking& max_blk, const PackedA& a, int64_t n0, int64_t n,
+                 const PackB& pack_b, const ColOffset& col_offset, float* c, int64_t row_stride) {
   const GemmBlocking blk = balanced(max_blk, uk.nr, n);
   const int64_t blocks = (n + blk.nc - 1) / blk.nc;
   const bool parallel = 2.0 * double(a.m()) * double(a.k()) * double(n) >= double(kParallelFlops);
@@ -351,7 +366,7 @@ void run_columns(const MicroKernel& uk, const GemmBlocking& max_blk, const Packe
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t j0 = b * blk.nc;
-      packed_gemm_columns(uk, blk, a, j0, std::min(blk.nc, n - j0), 0, a.k(), false, pack_b, out, s);
+      packed_gemm_columns(uk, blk, a, n0 + j0, std::min(blk.nc, n - j0), 0, a.k(), false, pack_b, out, s);
     }
   }
 }
@@ -462,7 +477,7 @@ struct Phase {
 // Every dx row of a stride-2 convolution interleaves its two column phases (even columns from the phase of
 // pad_w % 2, both starting at their first grid point); other strides are copied one pixel at a time.
 void spread_phases(const ConvGeometry& g, const std::vector<Phase>& phases, const float* staged, int64_t ni,
-                   float* dx, Isa isa) {
+                   float* dx, Isa isa, bool parallel) {
   const int64_t sh = g.stride_h, sw = g.stride_w, c_n = g.in_channels, h = g.in_h, wd = g.in_w;
   std::vector<const float*> block(size_t(sh * sw), nullptr);  // each phase's [c][(n, u, v)] in `staged`
   for (const Phase& ph : phases) {
@@ -475,7 +490,7 @@ void spread_phases(const ConvGeometry& g, const std::vector<Phase>& phases, cons
     for (const Phase& ph : phases) by_phase[ph.fh * sw + ph.fw] = &ph;
   const InterleaveFn interleave = isa == Isa::avx512 ? detail::interleave_avx512 : interleave_generic;
   const int64_t planes = ni * c_n;
-#pragma omp parallel for schedule(static) if (planes * h * wd >= (int64_t(1) << 15))
+#pragma omp parallel for schedule(static) if (parallel && planes * h * wd >= (int64_t(1) << 15))
   for (int64_t q = 0; q < planes; ++q) {
     const int64_t i = q / c_n, c = q % c_n;
     float* plane = dx + q * h * wd;
@@ -500,6 +515,49 @@ void spread_phases(const ConvGeometry& g, const std::vector<Phase>& phases, cons
   }
 }
 
+// The forward of a strided convolution, on at least as many images as threads: the batch runs in groups of
+// whole images (about blk.nc columns each, as many groups as the threads share evenly), and the thread that
+// takes a group first splits just those images into its own phase planes, then packs B from them. So B is
+// packed from planes its own core has just written, still in L2. Split in one pass for the whole batch
+// beforehand, they came back from L3 or memory: that pass and the B packing reading it had been a quarter
+// of D.conv2's forward. The reduction blocks are the same, so are the bits.
+template <class ColOffset>
+void forward_by_image_groups(const ConvGeometry& g, const float* x, const MicroKernel& uk, const GemmBlocking& blk,
+                             const PackedA& a, const ColOffset& y_offset, float* y, Isa isa) {
+  const int64_t batch = g.batch, p = g.out_pixels(), threads = omp_get_max_threads();
+  const int64_t per_group = std::max<int64_t>(1, blk.nc / p);
+  int64_t groups = ceil_div(batch, per_group);
+  if (threads > 1 && groups > 1) groups = std::min(batch, ceil_div(groups, threads) * threads);
+  const int64_t most_images = ceil_div(batch, groups);
+  const PhaseLayout layout(g);
+  const int64_t in_plane = int64_t(g.in_h) * g.in_w, x_image = g.in_channels * in_plane;
+  const int64_t phase_planes = int64_t(g.stride_h) * g.stride_w * layout.rows * layout.cols;
+  const DeinterleaveFn deinterleave = deinterleave_for(isa);
+  const bool parallel = 2.0 * double(a.m()) * double(a.k()) * double(batch * p) >= double(kParallelFlops);
+#pragma omp parallel if (parallel && groups > 1)
+  {
+    GemmScratch s(uk, blk);
+    OffsetStore<ColOffset> out(uk, y_offset, y, p, s);
+    AlignedFloats mine(most_images * layout.per_image);  // this thread's planes
+    const PlaneSource src = patch_source(g, layout, mine.data(), isa);  // columns from the group's first image
+#pragma omp for schedule(static)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t i0 = gi * batch / groups, i1 = (gi + 1) * batch / groups;
+      for (int64_t q = 0; q < (i1 - i0) * g.in_channels; ++q)
+        split_phases(g, layout, x + i0 * x_image + q * in_plane, mine.data() + q * phase_planes, deinterleave);
+      const int64_t j0 = i0 * p, cols = (i1 - i0) * p;
+      GemmBlocking gblk = blk;  // the group's columns in even blocks
+      gblk.nc = ceil_div(ceil_div(cols, ceil_div(cols, blk.nc)), uk.nr) * uk.nr;
+      packed_gemm_columns(
+          uk, gblk, a, j0, cols, 0, a.k(), false,
+          [&](int64_t k0, int64_t kc, int64_t jb, int64_t nv, float* dst) {
+            pack_rows(src, uk.nr, k0, kc, jb - j0, nv, dst);
+          },
+          out, s);
+    }
+  }
+}
+
 // Stack the phases when one phase's rows (dx's channels) would fill less than a tile.
 bool stack_phases(const ConvGeometry& g, Isa isa) { return g.in_channels < microkernel(isa).mr; }
 
@@ -515,8 +573,6 @@ void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float*
   const MicroKernel uk = microkernel(isa);
   const GemmBlocking blk;
   const int64_t k = g.out_channels, ckk = g.col_rows(), p = g.out_pixels();
-  const PhasePlanes planes(g, x, isa);
-  const PlaneSource src = patch_source(g, planes, isa);
   PackedA a(uk, k, ckk, blk);
   a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
     const float* rows = w + m0 * ckk + k0;  // A = w [K][CKK]: a strip is a transposed block of w's rows
@@ -524,10 +580,15 @@ void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float*
     for (int64_t q = 0; q < kc; ++q)
       for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < k ? rows[i * ckk + q] : 0.0f;
   });
+  const auto y_offset = [&](int64_t j) { return (j / p) * k * p + j % p; };
+  const bool strided = g.stride_h != 1 || g.stride_w != 1;
+  if (strided && g.batch >= omp_get_max_threads()) return forward_by_image_groups(g, x, uk, blk, a, y_offset, y, isa);
+  const PhasePlanes planes(g, x, isa, g.batch);
+  const PlaneSource src = patch_source(g, planes.layout, planes.data, isa);
   run_columns(
-      uk, blk, a, int64_t(g.batch) * p,
+      uk, blk, a, 0, int64_t(g.batch) * p,
       [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) { pack_rows(src, uk.nr, k0, kc, j0, nv, dst); },
-      [&](int64_t j) { return (j / p) * k * p + j % p; }, y, p);
+      y_offset, y, p);
 }
 
 void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const float* w, float* dx, Isa isa) {
@@ -537,7 +598,7 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
   const GemmBlocking blk;
   const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
   const int64_t c_n = g.in_channels, k_n = g.out_channels, h = g.in_h, wd = g.in_w;
-  const int64_t dy_image = k_n * g.out_h() * g.out_w(), dx_image = c_n * h * wd;
+  const int64_t dx_image = c_n * h * wd;
 
   // Phase (fh, fw): the dx pixels with (y + pad_h) % sh == fh and (x + pad_w) % sw == fw. Pixel
   // y = sh * u + fh - pad_h receives the taps kh = fh + sh * th from dy row u - th. Every dx pixel belongs to
@@ -575,25 +636,58 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
 
   // Each phase's GEMM stores its tiles into a dense [c][(n, u, v)] block of `staged` with vector stores (stored
   // straight into dx, sh * sw apart, they cost a quarter of the pass on 4x4 dy planes), then one pass spreads the
-  // phases onto dx. Images go in chunks that keep `staged` near 4 MiB, where freed blocks are reused.
-  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 20) / std::max<int64_t>(dx_image, 1), 1, g.batch);
-  AlignedFloats staged(chunk * dx_image);  // uninitialised: the phases' GEMMs write every element
-  for (int64_t i0 = 0; i0 < g.batch; i0 += chunk) {
-    const int64_t ni = std::min<int64_t>(chunk, g.batch - i0);
-    float* block = staged.data();
-    for (Phase& ph : phases) {
-      ph.src.base = dy + i0 * dy_image;
-      const int64_t n = ni * ph.nu * ph.nv;
-      run_columns(
-          uk, blk, *ph.a, n,
-          [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
-            pack_rows(ph.src, uk.nr, k0, kc, j0, nv, dst);
-          },
-          [](int64_t j) { return j; }, block, n);
+  // phases onto dx. The batch runs in groups of whole images: on at least as many images as threads, each
+  // thread takes a group (about blk.nc columns per phase, as many groups as the threads share evenly) and runs
+  // all its phases into its own `staged`, so the group's dy is read by the four phases from its core's L2 (a
+  // chunk of the batch at a time, each phase's columns shared out among the threads, read dy from L3 or memory
+  // four times over: its packing had been a sixth of D.conv2's backward data). Fewer images than threads go
+  // in chunks that keep `staged` near 4 MiB. The same GEMMs in both cases, so the same bits.
+  const int64_t threads = omp_get_max_threads(), grid = phases.empty() ? 1 : phases[0].nu * phases[0].nv;
+  int64_t groups = 0;
+  if (g.batch >= threads) {
+    groups = ceil_div(g.batch, std::max<int64_t>(1, blk.nc / grid));
+    if (threads > 1 && groups > 1) groups = std::min<int64_t>(g.batch, ceil_div(groups, threads) * threads);
+  }
+  const auto run_group = [&](int64_t i0, int64_t ni, float* staged, GemmScratch* s, bool parallel) {
+    float* block = staged;
+    for (const Phase& ph : phases) {
+      const int64_t per_img = ph.nu * ph.nv, j0 = i0 * per_img, n = ni * per_img;
+      const auto pack = [&](int64_t k0, int64_t kc, int64_t jb, int64_t nv, float* dst) {
+        pack_rows(ph.src, uk.nr, k0, kc, jb, nv, dst);  // columns (n, u, v) of the whole batch
+      };
+      const auto column = [j0](int64_t j) { return j - j0; };
+      if (parallel) {
+        run_columns(uk, blk, *ph.a, j0, n, pack, column, block, n);
+      } else {
+        OffsetStore<decltype(column)> out(uk, column, block, n, *s);
+        GemmBlocking gblk = blk;  // the group's columns in even blocks
+        gblk.nc = ceil_div(ceil_div(n, ceil_div(n, blk.nc)), uk.nr) * uk.nr;
+        packed_gemm_columns(uk, gblk, *ph.a, j0, n, 0, ph.a->k(), false, pack, out, *s);
+      }
       block += c_n * n;
     }
-    spread_phases(g, phases, staged.data(), ni, dx + i0 * dx_image, isa);
+    spread_phases(g, phases, staged, ni, dx + i0 * dx_image, isa, parallel);
+  };
+  if (groups > 0) {
+    const int64_t most_images = ceil_div(g.batch, groups);
+    const bool parallel = 2.0 * double(c_n) * double(k_n) * double(kh_n * kw_n) * double(g.batch) *
+                              double(g.out_pixels()) >= double(kParallelFlops);
+#pragma omp parallel if (parallel && groups > 1)
+    {
+      GemmScratch s(uk, blk);
+      AlignedFloats staged(most_images * dx_image);  // uninitialised: the phases' GEMMs write every element
+#pragma omp for schedule(static)
+      for (int64_t gi = 0; gi < groups; ++gi) {
+        const int64_t i0 = gi * g.batch / groups, i1 = (gi + 1) * g.batch / groups;
+        run_group(i0, i1 - i0, staged.data(), &s, false);
+      }
+    }
+    return;
   }
+  const int64_t chunk = std::clamp<int64_t>((int64_t(1) << 20) / std::max<int64_t>(dx_image, 1), 1, g.batch);
+  AlignedFloats staged(chunk * dx_image);  // uninitialised: the phases' GEMMs write every element
+  for (int64_t i0 = 0; i0 < g.batch; i0 += chunk)
+    run_group(i0, std::min<int64_t>(chunk, g.batch - i0), staged.data(), nullptr, true);
 }
 
 void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, const float* dy, float* dw, Isa isa) {
@@ -601,8 +695,8 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
   const MicroKernel uk = microkernel(isa);
   const GemmBlocking blk;
   const int64_t k_n = g.out_channels, ckk = g.col_rows(), p = g.out_pixels(), pixels = int64_t(g.batch) * p;
-  const PhasePlanes planes(g, x, isa);
-  const PlaneSource src = patch_source(g, planes, isa);
+  const PhasePlanes planes(g, x, isa, g.batch);
+  const PlaneSource src = patch_source(g, planes.layout, planes.data, isa);
 
   // The reduction over the batch's pixels runs in fixed slices (a multiple of kc, A's packed slice about
   // 4 MiB at most), each into its own partial dw, added in slice order at the end.

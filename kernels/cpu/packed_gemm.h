@@ -39,7 +39,7 @@ class AlignedFloats {
 };
 
 struct GemmBlocking {
-  int64_t kc = 256;  // reduction steps per packed block
+  int64_t kc = 512;  // reduction steps per packed block
   int64_t nc = 384;  // columns per packed B block (a multiple of every kernel's nr)
 };
 
