@@ -343,13 +343,22 @@ void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_
 // The column blocking for n columns on the OpenMP team: at most blk.nc columns per block, and a number of
 // blocks that the threads share evenly (3 blocks on 2 threads left one idle a third of the time). Column
 // blocks never change a result: each element's reduction order is fixed by kc alone.
-GemmBlocking balanced(const GemmBlocking& blk, int nr, int64_t n) {
-  const int64_t threads = omp_get_max_threads();
+// (threads 1: just even blocks, for columns one thread runs.)
+GemmBlocking balanced(const GemmBlocking& blk, int nr, int64_t n, int64_t threads = omp_get_max_threads()) {
   int64_t blocks = (n + blk.nc - 1) / blk.nc;
   if (blocks > 1 && threads > 1) blocks = (blocks + threads - 1) / threads * threads;
   GemmBlocking out = blk;
   out.nc = std::min(blk.nc, ((n + blocks - 1) / blocks + nr - 1) / nr * nr);
   return out;
+}
+
+// How many groups of whole images a batch runs in when each thread takes whole groups: about blk.nc columns
+// (cols_per_image each) per group, as many groups as the threads share evenly, at most one per image.
+int64_t image_groups(int64_t batch, int64_t cols_per_image, const GemmBlocking& blk) {
+  const int64_t threads = omp_get_max_threads();
+  int64_t groups = ceil_div(batch, std::max<int64_t>(1, blk.nc / cols_per_image));
+  if (threads > 1 && groups > 1) groups = std::min(batch, ceil_div(groups, threads) * threads);
+  return groups;
 }
 
 // Runs columns [n0, n0 + n) of one GEMM over balanced blocks of at most max_blk.nc columns on the OpenMP team.
@@ -524,10 +533,7 @@ void spread_phases(const ConvGeometry& g, const std::vector<Phase>& phases, cons
 template <class ColOffset>
 void forward_by_image_groups(const ConvGeometry& g, const float* x, const MicroKernel& uk, const GemmBlocking& blk,
                              const PackedA& a, const ColOffset& y_offset, float* y, Isa isa) {
-  const int64_t batch = g.batch, p = g.out_pixels(), threads = omp_get_max_threads();
-  const int64_t per_group = std::max<int64_t>(1, blk.nc / p);
-  int64_t groups = ceil_div(batch, per_group);
-  if (threads > 1 && groups > 1) groups = std::min(batch, ceil_div(groups, threads) * threads);
+  const int64_t batch = g.batch, p = g.out_pixels(), groups = image_groups(batch, p, blk);
   const int64_t most_images = ceil_div(batch, groups);
   const PhaseLayout layout(g);
   const int64_t in_plane = int64_t(g.in_h) * g.in_w, x_image = g.in_channels * in_plane;
@@ -546,10 +552,8 @@ void forward_by_image_groups(const ConvGeometry& g, const float* x, const MicroK
       for (int64_t q = 0; q < (i1 - i0) * g.in_channels; ++q)
         split_phases(g, layout, x + i0 * x_image + q * in_plane, mine.data() + q * phase_planes, deinterleave);
       const int64_t j0 = i0 * p, cols = (i1 - i0) * p;
-      GemmBlocking gblk = blk;  // the group's columns in even blocks
-      gblk.nc = ceil_div(ceil_div(cols, ceil_div(cols, blk.nc)), uk.nr) * uk.nr;
       packed_gemm_columns(
-          uk, gblk, a, j0, cols, 0, a.k(), false,
+          uk, balanced(blk, uk.nr, cols, 1), a, j0, cols, 0, a.k(), false,
           [&](int64_t k0, int64_t kc, int64_t jb, int64_t nv, float* dst) {
             pack_rows(src, uk.nr, k0, kc, jb - j0, nv, dst);
           },
@@ -643,11 +647,7 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
   // four times over: its packing had been a sixth of D.conv2's backward data). Fewer images than threads go
   // in chunks that keep `staged` near 4 MiB. The same GEMMs in both cases, so the same bits.
   const int64_t threads = omp_get_max_threads(), grid = phases.empty() ? 1 : phases[0].nu * phases[0].nv;
-  int64_t groups = 0;
-  if (g.batch >= threads) {
-    groups = ceil_div(g.batch, std::max<int64_t>(1, blk.nc / grid));
-    if (threads > 1 && groups > 1) groups = std::min<int64_t>(g.batch, ceil_div(groups, threads) * threads);
-  }
+  const int64_t groups = g.batch >= threads ? image_groups(g.batch, grid, blk) : 0;
   const auto run_group = [&](int64_t i0, int64_t ni, float* staged, GemmScratch* s, bool parallel) {
     float* block = staged;
     for (const Phase& ph : phases) {
@@ -660,9 +660,7 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
         run_columns(uk, blk, *ph.a, j0, n, pack, column, block, n);
       } else {
         OffsetStore<decltype(column)> out(uk, column, block, n, *s);
-        GemmBlocking gblk = blk;  // the group's columns in even blocks
-        gblk.nc = ceil_div(ceil_div(n, ceil_div(n, blk.nc)), uk.nr) * uk.nr;
-        packed_gemm_columns(uk, gblk, *ph.a, j0, n, 0, ph.a->k(), false, pack, out, *s);
+        packed_gemm_columns(uk, balanced(blk, uk.nr, n, 1), *ph.a, j0, n, 0, ph.a->k(), false, pack, out, *s);
       }
       block += c_n * n;
     }
