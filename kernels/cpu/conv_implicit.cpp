@@ -467,7 +467,9 @@ void backward_data_stacked(const ConvGeometry& g, const float* dy, const float* 
       const int64_t j0 = b * blk.nc;
       packed_gemm_columns(
           uk, blk, a, j0, std::min(blk.nc, n - j0), 0, a.k(), false,
-          [&](int64_t k0, int64_t kc, int64_t jb, int64_t cnt, float* dst) { pack_rows(src, uk.nr, k0, kc, jb, cnt, dst); },
+          [&](int64_t k0, int64_t kc, int64_t jb, int64_t cnt, float* dst) {
+            pack_rows(src, uk.nr, k0, kc, jb, cnt, dst);
+          },
           out, s);
     }
   }
@@ -693,8 +695,9 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
   const MicroKernel uk = microkernel(isa);
   const GemmBlocking blk;
   const int64_t k_n = g.out_channels, ckk = g.col_rows(), p = g.out_pixels(), pixels = int64_t(g.batch) * p;
-  const PhasePlanes planes(g, x, isa, g.batch);
-  const PlaneSource src = patch_source(g, planes.layout, planes.data, isa);
+  const bool strided = g.stride_h != 1 || g.stride_w != 1;
+  const PhaseLayout layout(g);
+  const PlaneSource whole = patch_source(g, layout, x, isa);  // stride 1: x is its own (only) phase
 
   // The reduction over the batch's pixels runs in fixed slices (a multiple of kc, A's packed slice about
   // 4 MiB at most), each into its own partial dw, added in slice order at the end.
@@ -706,15 +709,35 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
   AlignedFloats partials(slices > 1 ? slices * k_n * ckk : 0);  // uninitialised: each slice stores first
   const bool parallel = 2.0 * double(k_n) * double(ckk) * double(pixels) >= double(kParallelFlops);
 
+  // A strided x is split into phase planes by each thread, for the images of one kc block and the channels
+  // of its task's dw columns, just before they are packed: read back from that core's L2. (Split for the
+  // whole batch beforehand, the planes came back from memory: that pass and the packing from it had been a
+  // quarter of D.conv2's backward weight.) The packed values are the same, so are the bits.
+  const int64_t taps = int64_t(g.kernel_h) * g.kernel_w, in_plane = int64_t(g.in_h) * g.in_w;
+  const int64_t phase_planes = int64_t(g.stride_h) * g.stride_w * layout.rows * layout.cols;
+  const int64_t most_channels = std::min<int64_t>(g.in_channels, cblk.nc / taps + 2);
+  const int64_t most_images = std::min<int64_t>(g.batch, blk.kc / p + 2);
+  const DeinterleaveFn deinterleave = deinterleave_for(isa);
+
 #pragma omp parallel if (parallel && tasks > 1)
   {
     GemmScratch s(uk, blk);
     std::unique_ptr<PackedA> a;
     int64_t packed_slice = -1;
+    AlignedFloats mine(strided ? most_images * most_channels * phase_planes : 0);  // this thread's planes
+    PlaneSource local = whole;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t sl = t / col_blocks, cb = t % col_blocks;
       const int64_t first = sl * slice, len = std::min(slice, pixels - first);
+      const int64_t r0 = cb * cblk.nc, ncols = std::min(cblk.nc, ckk - r0);
+      const int64_t c_lo = r0 / taps, c_n = (r0 + ncols - 1) / taps + 1 - c_lo;  // the task's channels
+      if (strided) {  // `mine` holds images [img_lo, img_hi), channels [c_lo, c_lo + c_n), image after image
+        local.base = mine.data();
+        local.img_stride = c_n * phase_planes;
+        for (size_t r = 0; r < local.row_off.size(); ++r) local.row_off[r] = whole.row_off[r] - c_lo * phase_planes;
+      }
+      int64_t img_lo = -1, img_hi = -1;
       if (sl != packed_slice) {  // A = dy [K, pixels of this slice]
         a = std::make_unique<PackedA>(uk, k_n, len, blk);
         a->pack(
@@ -750,11 +773,20 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
       }
       const auto identity = [](int64_t j) { return j; };
       OffsetStore<decltype(identity)> out(uk, identity, slices > 1 ? partials.data() + sl * k_n * ckk : dw, ckk, s);
-      const int64_t r0 = cb * cblk.nc;
       packed_gemm_columns(
-          uk, cblk, *a, r0, std::min(cblk.nc, ckk - r0), 0, len, false,
+          uk, cblk, *a, r0, ncols, 0, len, false,
           [&](int64_t k0, int64_t kc, int64_t j0, int64_t nv, float* dst) {
-            pack_columns(src, uk.nr, first + k0, kc, j0, nv, dst, s.pack_tmp.data(), isa == Isa::avx512);
+            const int64_t j = first + k0;  // the block's first pixel
+            if (!strided) return pack_columns(whole, uk.nr, j, kc, j0, nv, dst, s.pack_tmp.data(), isa == Isa::avx512);
+            const int64_t lo = j / p, hi = ceil_div(j + kc, p);
+            if (lo != img_lo || hi != img_hi) {  // the first strip of a kc block with other images
+              for (int64_t i = lo; i < hi; ++i)
+                for (int64_t c = 0; c < c_n; ++c)
+                  split_phases(g, layout, x + (i * g.in_channels + c_lo + c) * in_plane,
+                               mine.data() + ((i - lo) * c_n + c) * phase_planes, deinterleave);
+              img_lo = lo, img_hi = hi;
+            }
+            pack_columns(local, uk.nr, j - lo * p, kc, j0, nv, dst, s.pack_tmp.data(), isa == Isa::avx512);
           },
           out, s);
     }

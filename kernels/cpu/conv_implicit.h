@@ -11,8 +11,9 @@
 //   backward weight  dw [K, CKK]          = dy [K, (n, oh, ow)] * patches of x, transposed
 //
 // A stride-s input is first split into its s_h * s_w phase planes (space-to-depth), so every patch row the
-// packers read is a contiguous run of one plane; the forward splits each group of images on the thread that
-// then packs from it, so the planes are read back from that core's L2. With AVX-512 a 32-column strip is packed
+// packers read is a contiguous run of one plane; the forward (per group of images) and backward weight (per
+// reduction block and block of dw's columns) split it on the thread that then packs from it, so the planes
+// are read back from that core's L2. With AVX-512 a 32-column strip is packed
 // row by row with two masked loads (or gathers, where its columns cross plane rows) at offsets worked out
 // once per kernel tap.
 //
