@@ -6,8 +6,8 @@
 namespace cudagan::cpu {
 
 AlignedFloats::AlignedFloats(int64_t n) {
-  const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  const size_t bytes = size_t(std::max<int64_t>(n, 1)) * sizeof(float);
+  p_ = std::unique_ptr<float, Free>(static_cast<float*>(host_alloc(bytes)), Free{bytes});
   if (!p_) throw std::bad_alloc();
 }
 

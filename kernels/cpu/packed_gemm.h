@@ -19,11 +19,12 @@
 #include <memory>
 #include <vector>
 
+#include "cpu/host_memory.h"
 #include "cpu/microkernel.h"
 
 namespace cudagan::cpu {
 
-// Uninitialised 64-byte aligned floats (the packed panels).
+// Uninitialised 64-byte aligned floats (the packed panels), from the host pool (host_memory.h).
 class AlignedFloats {
  public:
   AlignedFloats() = default;
@@ -33,7 +34,10 @@ class AlignedFloats {
 
  private:
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    Free() : bytes(0) {}
+    explicit Free(size_t n) : bytes(n) {}
+    void operator()(float* p) const { host_free(p, bytes); }
+    size_t bytes;
   };
   std::unique_ptr<float, Free> p_;
 };

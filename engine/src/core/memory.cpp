@@ -1,22 +1,19 @@
 // Allocation and copies for each device. CUDA memory goes through the device's stream-ordered pool
-// (engine/src/runtime/cuda.cpp), so no cudaMalloc happens inside a steady-state training step.
+// (engine/src/runtime/cuda.cpp), host memory through the kernels' host pool (kernels/cpu/host_memory.h), so
+// a steady-state training step neither calls cudaMalloc nor maps fresh pages.
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "core/backend.h"
+#include "cpu/host_memory.h"
 
 namespace cudagan {
-
-namespace {
-constexpr size_t kCpuAlignment = 64;  // a cache line, and the widest vector load (AVX-512)
-}
 
 void* device_alloc(size_t bytes, Device device) {
   if (device.is_cpu()) {
     if (bytes == 0) return nullptr;
-    const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    void* p = std::aligned_alloc(kCpuAlignment, rounded);
+    void* p = cpu::host_alloc(bytes);
     CUDAGAN_CHECK(p, "out of host memory allocating ", bytes, " bytes: use a smaller batch or image size");
     return p;
   }
@@ -26,7 +23,7 @@ void* device_alloc(size_t bytes, Device device) {
 
 void device_free(void* ptr, size_t bytes, Device device) noexcept {
   if (device.is_cpu()) {
-    std::free(ptr);
+    cpu::host_free(ptr, bytes);
     return;
   }
   if constexpr (kHaveCuda) cuda_free(ptr, bytes, device);  // without CUDA no GPU memory exists to free
