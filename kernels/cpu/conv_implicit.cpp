@@ -482,7 +482,51 @@ struct Phase {
   int64_t fh, fw, u_lo, nu, v_lo, nv;
   PlaneSource src;
   std::unique_ptr<PackedA> a;
+  std::vector<int64_t> tap_at;  // A's columns (k, tap): tap t's weight within a row w[k, c, :, :]
 };
+
+// Packs every phase's A. Strip (m0, k0) of phase ph holds w[k, c, tap_at[t]] for rows c = m0 + i, columns
+// (k, t). Where the phases have the same number of taps (DCGAN's 4x4 stride-2 kernels: 2 x 2 each), their
+// blocks cover the same k, so one pass reads each row w[k, c, :, :] once (kh * kw consecutive floats) and
+// writes its taps to every phase; each phase on its own read a tap from each of mr rows kh * kw floats apart,
+// column after column (1.4 % of the DCGAN step).
+void pack_phase_weights(const ConvGeometry& g, const float* w, const GemmBlocking& blk, int mr,
+                        std::vector<Phase>& phases) {
+  if (phases.empty()) return;
+  const int64_t c_n = g.in_channels, khw = int64_t(g.kernel_h) * g.kernel_w, taps = int64_t(phases[0].tap_at.size());
+  bool together = taps > 0 && blk.kc % taps == 0 && phases.size() <= 64;
+  for (const Phase& ph : phases) together = together && int64_t(ph.tap_at.size()) == taps;
+  const auto pack = [&](size_t first, size_t count, int64_t m0, int64_t k0, int64_t kc) {
+    // (phases [first, first + count) have nt taps each; with several, kc is a multiple of nt)
+    const int rows = int(std::min<int64_t>(mr, c_n - m0));
+    const int64_t s = m0 / mr, nt = int64_t(phases[first].tap_at.size());
+    float* dst[64];
+    const int64_t* tap_at[64];
+    for (size_t p = 0; p < count; ++p) {
+      dst[p] = phases[first + p].a->strip(k0, s);
+      tap_at[p] = phases[first + p].tap_at.data();
+      for (int64_t q = 0; q < kc; ++q)
+        for (int i = rows; i < mr; ++i) dst[p][q * mr + i] = 0.0f;
+    }
+    for (int64_t q0 = k0 - k0 % nt; q0 < k0 + kc; q0 += nt) {  // the columns of one k
+      const int64_t t0 = std::max<int64_t>(0, k0 - q0), t1 = std::min(nt, k0 + kc - q0);
+      const float* row = w + (q0 / nt * c_n + m0) * khw;
+      for (int i = 0; i < rows; ++i, row += khw)
+        for (size_t p = 0; p < count; ++p)
+          for (int64_t t = t0; t < t1; ++t) dst[p][(q0 + t - k0) * mr + i] = row[tap_at[p][t]];
+    }
+  };
+  if (together) {
+    const PackedA& a = *phases[0].a;
+    const int64_t blocks = (a.k() + blk.kc - 1) / blk.kc, strips = a.strips();
+#pragma omp parallel for schedule(static) collapse(2) if (a.m() * a.k() >= (int64_t(1) << 15))
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t s = 0; s < strips; ++s) pack(0, phases.size(), s * mr, b * blk.kc, a.block_len(b * blk.kc));
+    return;
+  }
+  for (size_t p = 0; p < phases.size(); ++p)
+    phases[p].a->pack([&](int64_t m0, int64_t k0, int64_t kc, float*) { pack(p, 1, m0, k0, kc); });
+}
 
 // Writes images [0, ni) of dx from `staged`, which holds each phase's GEMM result in turn as [c][(n, u, v)].
 // Every dx row of a stride-2 convolution interleaves its two column phases (even columns from the phase of
@@ -617,28 +661,15 @@ void conv2d_backward_data_implicit(const ConvGeometry& g, const float* dy, const
       const int64_t nu = u_hi - u_lo, nv = v_hi - v_lo;
       if (nu <= 0 || nv <= 0) continue;
       const int64_t th_n = fh < kh_n ? ceil_div(kh_n - fh, sh) : 0, tw_n = fw < kw_n ? ceil_div(kw_n - fw, sw) : 0;
-      const int64_t taps = th_n * tw_n;
-      // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw]
-      auto a = std::make_unique<PackedA>(uk, c_n, k_n * taps, blk);
-      a->pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
-        const int rows = int(std::min<int64_t>(uk.mr, c_n - m0));
-        const int64_t c_stride = kh_n * kw_n;
-        // column r = (k, th, tw) walked with counters, not divided out per column
-        int64_t k = k0 / taps, th = (k0 % taps) / tw_n, tw = k0 % tw_n;
-        for (int64_t q = 0; q < kc; ++q) {
-          const float* wk = w + ((k * c_n + m0) * kh_n + fh + sh * th) * kw_n + fw + sw * tw;
-          float* d = dst + q * uk.mr;
-          for (int i = 0; i < rows; ++i) d[i] = wk[i * c_stride];
-          for (int i = rows; i < uk.mr; ++i) d[i] = 0.0f;
-          if (++tw == tw_n) {
-            tw = 0;
-            if (++th == th_n) th = 0, ++k;
-          }
-        }
-      });
-      phases.push_back(
-          {fh, fw, u_lo, nu, v_lo, nv, tap_source(g, dy, u_lo, nu, v_lo, nv, th_n, tw_n, isa), std::move(a)});
+      std::vector<int64_t> tap_at;  // tap (th, tw)'s weight within a row w[k, c, :, :]
+      for (int64_t th = 0; th < th_n; ++th)
+        for (int64_t tw = 0; tw < tw_n; ++tw) tap_at.push_back((fh + sh * th) * kw_n + fw + sw * tw);
+      // A[c][(k, th, tw)] = w[k, c, fh + sh*th, fw + sw*tw], packed below
+      auto a = std::make_unique<PackedA>(uk, c_n, k_n * int64_t(tap_at.size()), blk);
+      phases.push_back({fh, fw, u_lo, nu, v_lo, nv, tap_source(g, dy, u_lo, nu, v_lo, nv, th_n, tw_n, isa),
+                        std::move(a), std::move(tap_at)});
     }
+  pack_phase_weights(g, w, blk, uk.mr, phases);
 
   // Each phase's GEMM stores its tiles into a dense [c][(n, u, v)] block of `staged` with vector stores (stored
   // straight into dx, sh * sw apart, they cost a quarter of the pass on 4x4 dy planes), then one pass spreads the
