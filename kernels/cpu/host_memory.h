@@ -2,9 +2,10 @@
 // freed and handed out again, the CPU's counterpart of the GPU's stream-ordered pool.
 //
 // Why: a training step frees and allocates the same large buffers every step (activations, gradients, the
-// packed GEMM panels). glibc maps anything above 32 MiB afresh each time, and returns freed heap to the
-// kernel, so every step paid about 25,000 page faults at DCGAN-64 batch 128, each one zeroing a page (4 % of
-// the step in the kernel, and first touches that miss every cache). Kept, the pages stay mapped.
+// packed GEMM panels). Even with blas::keep_freed_memory's mallopt (heap blocks up to 32 MiB, never
+// trimmed) glibc maps anything larger afresh each time, so every step still paid about 25,000 page faults
+// at DCGAN-64 batch 128, each one zeroing a page (4 % of the step in the kernel, and first touches that
+// miss every cache); now about 300. Kept, the pages stay mapped.
 //
 // Blocks of at least kPooledBytes are rounded up to a size class (quarter steps between powers of two: at
 // most a quarter more address space, and the untouched tail never becomes resident) and reused within their

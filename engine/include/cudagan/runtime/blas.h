@@ -44,9 +44,10 @@ std::string describe_cpu_kernels();
 // It also keeps freed memory in the process (keep_freed_memory) instead of returning it to the kernel.
 void ensure_fast_kernels(int argc, char** argv);
 
-// Large freed blocks stay in the heap for the next allocation of their size (glibc's mallopt), so a steady
-// training step does not page-fault fresh memory in for its activations every time. Process-wide: main()'s
-// business, like the environment ensure_fast_kernels sets.
+// Freed blocks stay in the heap for the next allocation of their size (glibc's mallopt), so a steady
+// training step does not page-fault fresh memory in every time. Process-wide: main()'s business, like the
+// environment ensure_fast_kernels sets. (Tensors and kernel scratch of 256 KiB and more come from the host
+// pool, kernels/cpu/host_memory.h, which keeps them itself, the ones above glibc's 32 MiB limit included.)
 void keep_freed_memory();
 
 }  // namespace cudagan::blas
