@@ -70,12 +70,27 @@ def load(paths, backend):
     return rows
 
 
+def net_name(paths):
+    """The configuration bench_kernels ran (its "net" context, --net=...; dcgan64_3ch_b128 before it had one),
+    which must be the same in every file."""
+    names = set()
+    for path in paths:
+        with open(path) as f:
+            names.add(json.load(f).get("context", {}).get("net", "dcgan64_3ch_b128"))
+    if len(names) != 1:
+        sys.exit(f"breakdown.py: the files hold different configurations: {sorted(names)}")
+    return names.pop()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("kernels", nargs="+", help="bench_kernels JSON output (several: the best run of each)")
     p.add_argument("--backend", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--step", nargs="+", help="bench_train_step JSON output(s): the measured DCGAN-64 step")
+    p.add_argument("--step", nargs="+", help="bench_train_step JSON output(s): the measured step of the same "
+                   "configuration")
     a = p.parse_args()
+    config = net_name(a.kernels)
+    batch = int(re.search(r"_b(\d+)$", config).group(1))
     rows = load(a.kernels, a.backend)
     if not rows:
         sys.exit(f"breakdown.py: no {a.backend}/ benchmarks in {a.kernels}")
@@ -107,8 +122,9 @@ def main():
                      for layer, pass_name, ms, b in rows if layer != "ceiling" and "GFLOP/s" in b)
     if peak:
         floor_ms = conv_flops / peak * 1e3
-        print(f"Convolution work per step: {conv_flops:.0f} GFLOP; at the sgemm ceiling ({peak:.0f} GFLOP/s) "
-              f"that alone takes {floor_ms:.0f} ms, at most {128 / floor_ms * 1e3:.1f} images/s at batch 128.")
+        print(f"{config}: convolution work per step: {conv_flops:.0f} GFLOP; at the sgemm ceiling ({peak:.0f} "
+              f"GFLOP/s) that alone takes {floor_ms:.0f} ms, at most {batch / floor_ms * 1e3:.1f} images/s at "
+              f"batch {batch}.")
     print("\n| layer | ms per step | share |\n| --- | ---: | ---: |")
     for layer, t in sorted(per_layer.items(), key=lambda kv: -kv[1]):
         print(f"| {layer} | {t:.1f} | {t / total:.1%} |")
@@ -121,9 +137,9 @@ def main():
         for path in a.step:
             with open(path) as f:
                 rates += [b["images_per_s"] for b in json.load(f)["benchmarks"]
-                          if b["name"].startswith(f"{a.backend}/dcgan64_3ch_b128/") and "images_per_s" in b]
+                          if b["name"].startswith(f"{a.backend}/{config}/") and "images_per_s" in b]
         if rates:
-            step_ms = 128 / max(rates) * 1e3
+            step_ms = batch / max(rates) * 1e3
             print(f"\nMeasured step (best run): {step_ms:.0f} ms; the passes above account for "
                   f"{total / step_ms:.0%}, the rest ({step_ms - total:.0f} ms) is outside the kernels "
                   "timed here.")
