@@ -1,8 +1,8 @@
-// AVX-512 helpers of the implicit-GEMM packers (conv_implicit.cpp), compiled with -mavx512f
+// AVX-512 helpers of the implicit-GEMM packers (conv_implicit_planes.h), compiled with -mavx512f
 // (kernels/CMakeLists.txt) and called only where CPUID reports it:
 //   copy_run_avx512: out[t] = src[t] for t in [lo, hi) and 0 elsewhere in [0, run), 16 floats per masked load
 //     and store; masked-off lanes are never read, so src may end at hi.
-//   gather_strip_avx512: one [kc][32] strip of a shifted-window B (conv_implicit.cpp's PlaneSource) whose 32
+//   gather_strip_avx512: one [kc][32] strip of a shifted-window B (conv_implicit_planes.h's PlaneSource) whose 32
 //     columns share their row structure: row p reads its plane at the 32 offsets of its tap (computed once
 //     per tap, in vectors), masked to the tap's valid lanes; one masked load per 16 lanes where the offsets
 //     are consecutive (a strip within one image whose grid rows are the plane's rows), a masked gather
@@ -14,7 +14,7 @@
 //   pack_a_avx512: dst[q * 12 + i] = src[i * ld + q] for q < kc and i < rows (at most 12), 0 for the rest of
 //     the 12: one [kc][12] strip of the 12x32 micro-kernel's A from `rows` rows of a row-major matrix, 16 x 16
 //     transposes in registers.
-//   gather_rows_dense_avx512: rows of a shifted-window B (conv_implicit.cpp's PlaneSource) over kc
+//   gather_rows_dense_avx512: rows of a shifted-window B (conv_implicit_planes.h's PlaneSource) over kc
 //     consecutive columns, for a window whose grid rows are as wide as its planes (nb == cols, where column
 //     (a, b) of an image and the plane offset a * cols + b run together) and nb dividing 16 or 16 dividing
 //     nb: 16 columns are then one masked load from one plane, the mask the window's padding. The backward
@@ -34,7 +34,7 @@
 
 namespace cudagan::cpu::detail {
 
-// Declared in conv_implicit.cpp, which this file does not include (see microkernel_avx512.cpp for why).
+// Declared in conv_implicit_planes.h, which this file does not include (see microkernel_avx512.cpp for why).
 void copy_run_avx512(const float* src, int64_t lo, int64_t hi, int64_t run, float* out);
 void transpose_strip_avx512(const float* tmp, int64_t ld, int64_t kc, float* dst);
 void pack_a_avx512(const float* src, int64_t ld, int rows, int64_t kc, float* dst);
