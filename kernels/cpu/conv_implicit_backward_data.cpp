@@ -64,24 +64,43 @@ class StackedPhaseStore {
   StackedPhaseStore(const ConvGeometry& g, int64_t u_lo, int64_t nu, int64_t v_lo, int64_t nv, int nr, float* dx,
                     int64_t nc)
       : g_(g), u_lo_(u_lo), nu_(nu), v_lo_(v_lo), nv_(nv), nr_(nr), dx_(dx), yb_(size_t(nc)), xb_(size_t(nc)),
-        base_(size_t(nc)) {}
+        base_(size_t(nc)), one_row_(size_t(nc / nr + 1)) {}
   void begin_block(int64_t j0, int64_t ncur) {
-    const int64_t per_img = nu_ * nv_, h = g_.in_h, w = g_.in_w;
+    const int64_t per_img = nu_ * nv_, h = g_.in_h, w = g_.in_w, sw = g_.stride_w;
     for (int64_t j = 0; j < ncur; ++j) {
       const int64_t jj = j0 + j, i = jj / per_img, u = u_lo_ + (jj % per_img) / nv_, v = v_lo_ + jj % nv_;
       yb_[size_t(j)] = g_.stride_h * u - g_.pad_h;
       xb_[size_t(j)] = g_.stride_w * v - g_.pad_w;
       base_[size_t(j)] = i * g_.in_channels * h * w + yb_[size_t(j)] * w + xb_[size_t(j)];
     }
+    for (int64_t first = 0; first < ncur; first += nr_) {  // a strip on one grid row: dx columns sw apart
+      bool row = true;
+      for (int64_t j = first + 1; j < std::min<int64_t>(ncur, first + nr_) && row; ++j)
+        row = yb_[size_t(j)] == yb_[size_t(first)] && base_[size_t(j)] == base_[size_t(first)] + sw * (j - first);
+      one_row_[size_t(first / nr_)] = row;
+    }
   }
   float* direct(int64_t, int, int64_t, int, int64_t*) const { return nullptr; }  // phases interleave in dx
   int64_t ldc() const { return 0; }
   void store(int64_t m0, int mv, int64_t first, int nv, const float* tile, bool accumulate) const {
     const int64_t sh = g_.stride_h, sw = g_.stride_w, h = g_.in_h, w = g_.in_w;
+    const size_t q0 = size_t(first);
     for (int r = 0; r < mv; ++r) {
       const int64_t m = m0 + r, c = m / (sh * sw), fh = (m / sw) % sh, fw = m % sw;
       float* plane = dx_ + c * h * w + fh * w + fw;
       const float* t = tile + r * nr_;
+      if (one_row_[q0 / size_t(nr_)]) {  // one bounds check per row, then a strided run (it had been a quarter
+        if (uint64_t(yb_[q0] + fh) >= uint64_t(h)) continue;  // of the pass with both checks per element)
+        const int64_t x0 = xb_[q0] + fw;  // dx column of the strip's column j: x0 + sw * j
+        const int64_t lo = std::min<int64_t>(nv, x0 < 0 ? ceil_div(-x0, sw) : 0);
+        const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(nv, ceil_div(w - x0, sw)));
+        float* d = plane + base_[q0];
+        if (accumulate)
+          for (int64_t j = lo; j < hi; ++j) d[sw * j] += t[j];
+        else
+          for (int64_t j = lo; j < hi; ++j) d[sw * j] = t[j];
+        continue;
+      }
       for (int j = 0; j < nv; ++j) {
         const size_t q = size_t(first + j);
         if (uint64_t(yb_[q] + fh) >= uint64_t(h) || uint64_t(xb_[q] + fw) >= uint64_t(w)) continue;
@@ -97,6 +116,7 @@ class StackedPhaseStore {
   int nr_;
   float* dx_;
   std::vector<int64_t> yb_, xb_, base_;
+  std::vector<char> one_row_;  // per strip of the block
 };
 
 // Backward data for few input channels (the image layers: dx with 3 channels): per phase the GEMM would have

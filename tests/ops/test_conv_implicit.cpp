@@ -49,6 +49,8 @@ std::vector<ConvGeometry> cases() {
       conv_geometry(2, 64, 16, 16, 40, 4, 4, 2, 2, 1, 1), // CKK 1024: two reduction blocks; K not a tile multiple
       conv_geometry(3, 1, 16, 16, 2048, 3, 3, 1, 1, 1, 1),  // backward weight in two slices of the batch
       conv_geometry(3, 32, 128, 96, 2, 4, 4, 2, 2, 1, 1),   // backward data staged in chunks of images
+      conv_geometry(2, 3, 66, 64, 160, 4, 4, 2, 2, 1, 1),   // stacked backward data: two reduction blocks, the
+                                                            // 33-wide grid in a 32-wide band and the rest
   };
 }
 
