@@ -156,8 +156,9 @@ void backward_data_stacked(const ConvGeometry& g, const float* dy, const float* 
   // run in two bands, a multiple of nr wide and the rest, each strip of the first one a stretch of one grid
   // row (two masked loads per row). The same GEMM per column, so the same bits.
   const int64_t wide = nv > uk.nr ? nv / uk.nr * uk.nr : nv;
-  for (const auto& [band_lo, band_n] : {std::pair<int64_t, int64_t>{v_lo, wide}, {v_lo + wide, nv - wide}}) {
-    if (band_n == 0) continue;
+  for (const auto& band : {std::pair<int64_t, int64_t>{v_lo, wide}, {v_lo + wide, nv - wide}}) {
+    const int64_t band_lo = band.first, band_n = band.second;  // (not a structured binding: the OpenMP region
+    if (band_n == 0) continue;                                  // below captures them, which C++17 forbids)
     const PlaneSource src = tap_source(g, dy, u_lo, nu, band_lo, band_n, th_n, tw_n, isa);
     const int64_t n = int64_t(g.batch) * nu * band_n, blocks = (n + blk.nc - 1) / blk.nc;
     const bool parallel = 2.0 * double(m_n) * double(a.k()) * double(n) >= double(kParallelFlops);
