@@ -32,11 +32,10 @@ struct PhasePlanes {
     storage = AlignedFloats(images * layout.per_image);
     float* out = storage.data();
     const int64_t planes = images * g.in_channels, in_plane = int64_t(g.in_h) * g.in_w;
-    const int64_t phase_planes = int64_t(g.stride_h) * g.stride_w * layout.rows * layout.cols;
     const DeinterleaveFn deinterleave = deinterleave_for(isa);
 #pragma omp parallel for schedule(static) if (planes * in_plane >= (int64_t(1) << 15))
     for (int64_t q = 0; q < planes; ++q)
-      split_phases(g, layout, x + q * in_plane, out + q * phase_planes, deinterleave);
+      split_phases(g, layout, x + q * in_plane, out + q * layout.per_channel, deinterleave);
     data = storage.data();
   }
 };
@@ -53,8 +52,6 @@ void forward_by_image_groups(const ConvGeometry& g, const float* x, const MicroK
   const int64_t batch = g.batch, p = g.out_pixels(), groups = image_groups(batch, p, blk);
   const int64_t most_images = ceil_div(batch, groups);
   const PhaseLayout layout(g);
-  const int64_t in_plane = int64_t(g.in_h) * g.in_w, x_image = g.in_channels * in_plane;
-  const int64_t phase_planes = int64_t(g.stride_h) * g.stride_w * layout.rows * layout.cols;
   const DeinterleaveFn deinterleave = deinterleave_for(isa);
   const bool parallel = 2.0 * double(a.m()) * double(a.k()) * double(batch * p) >= double(kParallelFlops);
 #pragma omp parallel if (parallel && groups > 1)
@@ -66,8 +63,7 @@ void forward_by_image_groups(const ConvGeometry& g, const float* x, const MicroK
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
       const int64_t i0 = gi * batch / groups, i1 = (gi + 1) * batch / groups;
-      for (int64_t q = 0; q < (i1 - i0) * g.in_channels; ++q)
-        split_phases(g, layout, x + i0 * x_image + q * in_plane, mine.data() + q * phase_planes, deinterleave);
+      split_channels(g, layout, x, i0, i1, 0, g.in_channels, mine.data(), deinterleave);
       const int64_t j0 = i0 * p, cols = (i1 - i0) * p;
       packed_gemm_columns(
           uk, balanced(blk, uk.nr, cols, 1), a, j0, cols, 0, a.k(), false,
@@ -127,8 +123,7 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
   // of its task's dw columns, just before they are packed: read back from that core's L2. (Split for the
   // whole batch beforehand, the planes came back from memory: that pass and the packing from it had been a
   // quarter of D.conv2's backward weight.) The packed values are the same, so are the bits.
-  const int64_t taps = int64_t(g.kernel_h) * g.kernel_w, in_plane = int64_t(g.in_h) * g.in_w;
-  const int64_t phase_planes = int64_t(g.stride_h) * g.stride_w * layout.rows * layout.cols;
+  const int64_t taps = int64_t(g.kernel_h) * g.kernel_w, phase_planes = layout.per_channel;
   const int64_t most_channels = std::min<int64_t>(g.in_channels, cblk.nc / taps + 2);
   const int64_t most_images = std::min<int64_t>(g.batch, blk.kc / p + 2);
   const DeinterleaveFn deinterleave = deinterleave_for(isa);
@@ -194,10 +189,7 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
             if (!strided) return pack_columns(whole, uk.nr, j, kc, j0, nv, dst, s.pack_tmp.data(), isa == Isa::avx512);
             const int64_t lo = j / p, hi = ceil_div(j + kc, p);
             if (lo != img_lo || hi != img_hi) {  // the first strip of a kc block with other images
-              for (int64_t i = lo; i < hi; ++i)
-                for (int64_t c = 0; c < c_n; ++c)
-                  split_phases(g, layout, x + (i * g.in_channels + c_lo + c) * in_plane,
-                               mine.data() + ((i - lo) * c_n + c) * phase_planes, deinterleave);
+              split_channels(g, layout, x, lo, hi, c_lo, c_n, mine.data(), deinterleave);
               img_lo = lo, img_hi = hi;
             }
             pack_columns(local, uk.nr, j - lo * p, kc, j0, nv, dst, s.pack_tmp.data(), isa == Isa::avx512);

@@ -221,14 +221,8 @@ void pack_phase_weights(const ConvGeometry& g, const float* w, const GemmBlockin
           for (int64_t t = t0; t < t1; ++t) dst[p][(q0 + t - k0) * mr + i] = row[tap_at[p][t]];
     }
   };
-  if (together) {
-    const PackedA& a = *phases[0].a;
-    const int64_t blocks = (a.k() + blk.kc - 1) / blk.kc, strips = a.strips();
-#pragma omp parallel for schedule(static) collapse(2) if (a.m() * a.k() >= (int64_t(1) << 15))
-    for (int64_t b = 0; b < blocks; ++b)
-      for (int64_t s = 0; s < strips; ++s) pack(0, phases.size(), s * mr, b * blk.kc, a.block_len(b * blk.kc));
-    return;
-  }
+  if (together)  // phase 0's strips drive the pass; every phase's strip at the same (m0, k0) is written with it
+    return phases[0].a->pack([&](int64_t m0, int64_t k0, int64_t kc, float*) { pack(0, phases.size(), m0, k0, kc); });
   for (size_t p = 0; p < phases.size(); ++p)
     phases[p].a->pack([&](int64_t m0, int64_t k0, int64_t kc, float*) { pack(p, 1, m0, k0, kc); });
 }

@@ -53,6 +53,15 @@ bool gather_strip(const PlaneSource& src, int64_t k0, int64_t kc, const PlaneSou
 
 CopyRunFn copy_run_for(Isa isa) { return isa == Isa::avx512 ? detail::copy_run_avx512 : copy_run_generic; }
 
+void split_channels(const ConvGeometry& g, const PhaseLayout& l, const float* x, int64_t i_lo, int64_t i_hi,
+                    int64_t c_lo, int64_t c_n, float* dst, DeinterleaveFn deinterleave) {
+  const int64_t in_plane = int64_t(g.in_h) * g.in_w;
+  for (int64_t i = i_lo; i < i_hi; ++i)
+    for (int64_t c = 0; c < c_n; ++c)
+      split_phases(g, l, x + (i * g.in_channels + c_lo + c) * in_plane, dst + ((i - i_lo) * c_n + c) * l.per_channel,
+                   deinterleave);
+}
+
 DeinterleaveFn deinterleave_for(Isa isa) {
   return isa == Isa::avx512 ? detail::deinterleave_avx512 : deinterleave_generic;
 }

@@ -125,11 +125,12 @@ struct PlaneSource {
 // x split into its stride phases: plane (c, ph, pw) holds x[c, a*sh + ph, b*sw + pw] at (a, b), 0 where that
 // lies beyond the image, so a shifted window never needs to know the phase. Stride 1 uses x as it is.
 struct PhaseLayout {
-  int64_t rows, cols;  // of each plane
-  int64_t per_image;   // floats of one image's C * sh * sw planes
+  int64_t rows, cols;   // of each plane
+  int64_t per_channel;  // floats of one channel's sh * sw planes
+  int64_t per_image;    // floats of one image's C * sh * sw planes
   explicit PhaseLayout(const ConvGeometry& g)
       : rows(ceil_div(g.in_h, g.stride_h)), cols(ceil_div(g.in_w, g.stride_w)),
-        per_image(int64_t(g.in_channels) * g.stride_h * g.stride_w * rows * cols) {}
+        per_channel(int64_t(g.stride_h) * g.stride_w * rows * cols), per_image(g.in_channels * per_channel) {}
 };
 
 // One x plane (h x w, at src) into its sh * sw phase planes at dst. With a column stride of 2 each x row is
@@ -137,6 +138,11 @@ struct PhaseLayout {
 // pass had been 4.4 % of the DCGAN step as strided scalar copies.
 void split_phases(const ConvGeometry& g, const PhaseLayout& l, const float* src, float* dst,
                   DeinterleaveFn deinterleave);
+
+// Channels [c_lo, c_lo + c_n) of images [i_lo, i_hi) of x split into their phase planes at dst, image after
+// image (c_n * l.per_channel floats each), on the calling thread.
+void split_channels(const ConvGeometry& g, const PhaseLayout& l, const float* x, int64_t i_lo, int64_t i_hi,
+                    int64_t c_lo, int64_t c_n, float* dst, DeinterleaveFn deinterleave);
 
 // The forward's B: rows (c, kh, kw) over the phase planes, columns (n, oh, ow).
 PlaneSource patch_source(const ConvGeometry& g, const PhaseLayout& layout, const float* planes, Isa isa);
