@@ -39,6 +39,7 @@
 
 #include "gemm.h"
 #include "cpu/conv_implicit.h"
+#include "cpu/conv_winograd.h"
 #include "cpu/parallel.h"
 
 namespace cudagan::cpu {
@@ -153,6 +154,19 @@ bool implicit_backward_data(const ConvGeometry& g) { return avx512() && g.in_cha
 bool implicit_backward_weight(const ConvGeometry& g) {
   return avx512() || (g.in_channels >= 16 && g.out_pixels() >= 64);
 }
+// Winograd F(2x2, 2x2) (conv_winograd.h) on the stride-2 4x4 layers with 16+ channels on both sides, where
+// there are tiles enough to pay for transforming the weights (9/4 of them, every call): measured on DCGAN-64's
+// D.conv2-4 at batch 8-128 against the implicit GEMM, both alternating in one process, AVX-512, 2 threads
+// (bench/RESULTS.md, "Winograd"). Forward 1.2-1.5x from 512 2x2 output tiles (0.86x on D.conv4 at 128),
+// backward data 1.1-1.25x from 1024 tiles per phase (0.8-1.0x at 128-256); AVX2 and the portable kernel
+// are not used, their transforms being scalar.
+int64_t output_tiles(const ConvGeometry& g) { return int64_t(g.batch) * ((g.out_h() + 1) / 2) * ((g.out_w() + 1) / 2); }
+int64_t input_tiles(const ConvGeometry& g) { return int64_t(g.batch) * ((g.in_h + 3) / 4) * ((g.in_w + 3) / 4); }
+bool winograd(const ConvGeometry& g) {
+  return avx512() && winograd_supported(g) && g.in_channels >= 16 && g.out_channels >= 16;
+}
+bool winograd_forward(const ConvGeometry& g) { return winograd(g) && output_tiles(g) >= 256; }
+bool winograd_backward_data(const ConvGeometry& g) { return winograd(g) && input_tiles(g) >= 256; }
 }  // namespace
 
 int detail::conv_chunk_images(const ConvGeometry& g, int64_t elem_bytes) {
@@ -298,6 +312,7 @@ void conv2d_backward_weight_im2col(const ConvGeometry& g, const T* x, const T* d
 template <class T>
 void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
   if constexpr (std::is_same_v<T, float>) {
+    if (implicit_available(g) && winograd_forward(g)) return conv2d_forward_winograd(g, x, w, y, best_isa());
     if (implicit_available(g) && implicit_forward(g))
       return conv2d_forward_implicit(g, x, w, y, best_isa());
   }
@@ -307,6 +322,8 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* w, T* y) {
 template <class T>
 void conv2d_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx) {
   if constexpr (std::is_same_v<T, float>) {
+    if (implicit_available(g) && winograd_backward_data(g))
+      return conv2d_backward_data_winograd(g, dy, w, dx, best_isa());
     if (implicit_available(g) && implicit_backward_data(g))
       return conv2d_backward_data_implicit(g, dy, w, dx, best_isa());
   }

@@ -83,12 +83,7 @@ void conv2d_forward_implicit(const ConvGeometry& g, const float* x, const float*
   const GemmBlocking blk;
   const int64_t k = g.out_channels, ckk = g.col_rows(), p = g.out_pixels();
   PackedA a(uk, k, ckk, blk);
-  a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
-    const float* rows = w + m0 * ckk + k0;  // A = w [K][CKK]: a strip is a transposed block of w's rows
-    if (isa == Isa::avx512) return detail::pack_a_avx512(rows, ckk, int(std::min<int64_t>(uk.mr, k - m0)), kc, dst);
-    for (int64_t q = 0; q < kc; ++q)
-      for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = m0 + i < k ? rows[i * ckk + q] : 0.0f;
-  });
+  pack_a_matrix(uk, a, w, ckk, isa);  // A = w [K][CKK]
   const auto y_offset = [&](int64_t j) { return (j / p) * k * p + j % p; };
   const bool strided = g.stride_h != 1 || g.stride_w != 1;
   if (strided && g.batch >= omp_get_max_threads()) return forward_by_image_groups(g, x, uk, blk, a, y_offset, y, isa);

@@ -92,6 +92,19 @@ void split_phases(const ConvGeometry& g, const PhaseLayout& l, const float* src,
     }
 }
 
+void pack_a_strip(const MicroKernel& uk, const float* src, int64_t ld, int rows, int64_t kc, float* dst, Isa isa) {
+  if (isa == Isa::avx512) return detail::pack_a_avx512(src, ld, rows, kc, dst);
+  for (int64_t q = 0; q < kc; ++q)
+    for (int i = 0; i < uk.mr; ++i) dst[q * uk.mr + i] = i < rows ? src[i * ld + q] : 0.0f;
+}
+
+void pack_a_matrix(const MicroKernel& uk, PackedA& a, const float* src, int64_t ld, Isa isa) {
+  const int64_t m = a.m();
+  a.pack([&](int64_t m0, int64_t k0, int64_t kc, float* dst) {
+    pack_a_strip(uk, src + m0 * ld + k0, ld, int(std::min<int64_t>(uk.mr, m - m0)), kc, dst, isa);
+  });
+}
+
 PlaneSource patch_source(const ConvGeometry& g, const PhaseLayout& layout, const float* planes, Isa isa) {
   PlaneSource s;
   s.copy_run = copy_run_for(isa);

@@ -156,6 +156,12 @@ void pack_rows(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t j
 void pack_columns(const PlaneSource& src, int nr, int64_t k0, int64_t kc, int64_t r0, int64_t nv, float* dst,
                   float* tmp, bool avx512);
 
+// One [kc][mr] strip of A from `rows` (at most mr) rows of a row-major matrix (row stride ld); rows beyond zero.
+void pack_a_strip(const MicroKernel& uk, const float* src, int64_t ld, int rows, int64_t kc, float* dst, Isa isa);
+
+// Packs all of A from a row-major matrix (row stride ld) on the OpenMP team.
+void pack_a_matrix(const MicroKernel& uk, PackedA& a, const float* src, int64_t ld, Isa isa);
+
 // The column blocking for n columns on the OpenMP team: at most blk.nc columns per block, and a number of
 // blocks that the threads share evenly (3 blocks on 2 threads left one idle a third of the time). Column
 // blocks never change a result: each element's reduction order is fixed by kc alone.

@@ -93,6 +93,7 @@ std::vector<ConvGeometry> conv_cases() {
       conv_geometry(1, 1, 1, 1, 4, 3, 3, 1, 1, 1, 1),
       dcgan_case(),
       chunked_case(),
+      conv_geometry(4, 32, 32, 32, 24, 4, 4, 2, 2, 1, 1),  // tiles enough for Winograd (with AVX-512)
   };
 }
 
@@ -111,6 +112,7 @@ std::vector<ConvTransposeGeometry> transpose_cases() {
       // 128 x 16x16 -> 64 x 32x32 (kernel 4, stride 2, pad 1).
       conv_t(5, 100, 1, 1, 64, 4, 4, 1, 1, 0, 0),
       conv_t(2, 128, 16, 16, 64, 4, 4, 2, 2, 1, 1),
+      conv_t(4, 32, 16, 16, 24, 4, 4, 2, 2, 1, 1),  // tiles enough for Winograd (with AVX-512)
   };
 }
 

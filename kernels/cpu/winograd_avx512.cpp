@@ -1,0 +1,107 @@
+// AVX-512 transforms of the Winograd F(2x2, 2x2) forward (conv_winograd.h), compiled with -mavx512f
+// (kernels/CMakeLists.txt) and called only where CPUID reports it. Same results, bit for bit, as the generic
+// loops in conv_winograd.cpp: the same additions in the same order, 16 lanes at a time.
+//   winograd_weights_avx512: U_xi = (G g G^T)[r][s] for a strip of A's rows, 16 reduction indices per step:
+//     their 16 x 16 taps loaded and transposed in registers.
+//   winograd_input_strip_avx512: V_xi [c'][32 lanes] = (B^T d B)[r][s] for one strip of 32 tiles: each lane's
+//     3x3 window gathered (the windows of neighbouring tiles lie 2 or 4 columns apart), masked to the image.
+//   winograd_output_strip_avx512: the strip's 2x2 output tiles scattered into y, masked to its edge.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "cpu/transpose16_avx512.h"
+
+namespace cudagan::cpu::detail {
+
+// Declared in conv_winograd.cpp, which this file does not include (see microkernel_avx512.cpp for why).
+void winograd_weights_avx512(const float* w, int64_t rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
+                             const int8_t* taps, int phases, float* u, int64_t ph_stride, int64_t xi_stride,
+                             int64_t row_stride);
+void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int phases, const int32_t* shift,
+                                 const uint32_t* ok, const int32_t* lane_off, float* v, int64_t xi_stride);
+void winograd_output_strip_avx512(const float* ybuf, int64_t ij_stride, int64_t k_stride, int64_t k_n, float* y,
+                                  int64_t y_plane, const int32_t* shift, const uint32_t* ok, const int32_t* lane_off);
+
+void winograd_weights_avx512(const float* w, int64_t rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
+                             const int8_t* taps, int phases, float* u, int64_t ph_stride, int64_t xi_stride,
+                             int64_t row_stride) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t q0 = 0; q0 < red_n; q0 += 16) {
+      const int64_t n = red_n - q0 < 16 ? red_n - q0 : 16;
+      const __mmask16 live = __mmask16((1u << n) - 1u);
+      const float* wq = w + row * row_ld + q0 * red_ld;
+      __m512 tap[16];  // one reduction index's 16 taps per register, then transposed: one tap of 16 indices
+      for (int i = 0; i < 16; ++i) tap[i] = i < n ? _mm512_loadu_ps(wq + i * red_ld) : zero;
+      transpose16_regs(tap);
+      for (int ph = 0; ph < phases; ++ph) {
+        const int8_t* tp = taps + ph * 4;
+        const __m512 g00 = tap[tp[0]], g01 = tap[tp[1]], g10 = tap[tp[2]], g11 = tap[tp[3]];
+        const __m512 t[3][2] = {{g00, g01}, {_mm512_add_ps(g00, g10), _mm512_add_ps(g01, g11)}, {g10, g11}};
+        float* out = u + ph * ph_stride + row * row_stride + q0;
+        for (int r = 0; r < 3; ++r) {
+          const __m512 o[3] = {t[r][0], _mm512_add_ps(t[r][0], t[r][1]), t[r][1]};
+          for (int s = 0; s < 3; ++s) _mm512_mask_storeu_ps(out + (r * 3 + s) * xi_stride, live, o[s]);
+        }
+      }
+    }
+}
+
+void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int phases, const int32_t* shift,
+                                 const uint32_t* ok, const int32_t* lane_off, float* v, int64_t xi_stride) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int h = 0; h < 2; ++h) {
+    const __m512i base = _mm512_load_si512(lane_off + 16 * h);
+    for (int ph = 0; ph < phases; ++ph) {
+      __mmask16 m[9];
+      __m512i at[9];
+      for (int e = 0; e < 9; ++e) {
+        m[e] = __mmask16(ok[ph * 9 + e] >> (16 * h));
+        at[e] = _mm512_add_epi32(base, _mm512_set1_epi32(shift[ph * 9 + e]));
+      }
+      for (int64_t c = 0; c < c_n; ++c) {
+        const float* xc = x + c * plane;
+        __m512 d[3][3];
+        for (int e = 0; e < 9; ++e) d[e / 3][e % 3] = _mm512_mask_i32gather_ps(zero, m[e], at[e], xc, 4);
+        __m512 t[3][3];  // B^T d
+        for (int q = 0; q < 3; ++q) {
+          t[0][q] = _mm512_sub_ps(d[0][q], d[1][q]);
+          t[1][q] = d[1][q];
+          t[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
+        }
+        float* out = v + (ph * c_n + c) * 32 + 16 * h;
+        for (int r = 0; r < 3; ++r) {  // (B^T d) B
+          _mm512_store_ps(out + (r * 3 + 0) * xi_stride, _mm512_sub_ps(t[r][0], t[r][1]));
+          _mm512_store_ps(out + (r * 3 + 1) * xi_stride, t[r][1]);
+          _mm512_store_ps(out + (r * 3 + 2) * xi_stride, _mm512_sub_ps(t[r][2], t[r][1]));
+        }
+      }
+    }
+  }
+}
+
+void winograd_output_strip_avx512(const float* ybuf, int64_t ij_stride, int64_t k_stride, int64_t k_n, float* y,
+                                  int64_t y_plane, const int32_t* shift, const uint32_t* ok, const int32_t* lane_off) {
+  for (int h = 0; h < 2; ++h) {
+    const __m512i base = _mm512_load_si512(lane_off + 16 * h);
+    __mmask16 m[4];
+    __m512i at[4];
+    for (int ij = 0; ij < 4; ++ij) {
+      m[ij] = __mmask16(ok[ij] >> (16 * h));
+      at[ij] = _mm512_add_epi32(base, _mm512_set1_epi32(shift[ij]));
+    }
+    if (!(m[0] | m[1] | m[2] | m[3])) continue;
+    for (int64_t k = 0; k < k_n; ++k)
+      for (int ij = 0; ij < 4; ++ij)
+        _mm512_mask_i32scatter_ps(y + k * y_plane, m[ij], at[ij],
+                                  _mm512_load_ps(ybuf + ij * ij_stride + k * k_stride + 16 * h), 4);
+  }
+}
+
+}  // namespace cudagan::cpu::detail
+
+#pragma GCC diagnostic pop
