@@ -20,9 +20,9 @@ namespace cudagan::cpu {
 
 namespace detail {
 // winograd_avx512.cpp (32-lane strips)
-void winograd_weights_avx512(const float* w, int64_t rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
-                             const int8_t* taps, int phases, float* u, int64_t ph_stride, int64_t xi_stride,
-                             int64_t row_stride);
+void winograd_weights_avx512(const float* w, int rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
+                             const int8_t* taps, int phases, bool fold, float* const* dst, int64_t blocks,
+                             int64_t kc);
 void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int phases, const int32_t* shift,
                                  const uint32_t* ok, const int32_t* lane_off, float* v, int64_t xi_stride);
 void winograd_output_strip_avx512(const float* ybuf, int64_t ij_stride, int64_t k_stride, int64_t k_n, float* y,
@@ -98,21 +98,27 @@ std::vector<PackedA> pack_weights(const MicroKernel& uk, const GemmBlocking& blk
   std::vector<PackedA> a;
   a.reserve(size_t(sets * kPoints));
   for (int64_t i = 0; i < sets * kPoints; ++i) a.emplace_back(uk, wt.rows, red, blk);
+  const int64_t blocks = (red + blk.kc - 1) / blk.kc;
 #pragma omp parallel if (wt.rows * red * sets >= (int64_t(1) << 15))
   {
-    AlignedFloats u(sets * kPoints * uk.mr * red);
+    // AVX-512 packs the strips directly; the generic path transforms a strip into u, then packs it.
+    AlignedFloats u(isa == Isa::avx512 ? 0 : sets * kPoints * uk.mr * red);
+    std::vector<float*> dst(size_t(sets * kPoints * blocks));
 #pragma omp for schedule(static)
     for (int64_t st = 0; st < a[0].strips(); ++st) {
       const int64_t m0 = st * uk.mr;
       const int rows = int(std::min<int64_t>(uk.mr, wt.rows - m0));
-      const int64_t xi_stride = rows * red, ph_stride = wt.fold ? wt.red_n : kPoints * xi_stride;
       const float* ws = w + m0 * wt.row_ld;
-      if (isa == Isa::avx512)
-        detail::winograd_weights_avx512(ws, rows, wt.row_ld, wt.red_n, wt.red_ld, &wt.taps[0][0], wt.phases, u.data(),
-                                        ph_stride, xi_stride, red);
-      else
-        weights_generic(ws, rows, wt.row_ld, wt.red_n, wt.red_ld, &wt.taps[0][0], wt.phases, u.data(), ph_stride,
-                        xi_stride, red);
+      if (isa == Isa::avx512) {
+        for (int64_t m = 0; m < sets * kPoints; ++m)
+          for (int64_t b = 0; b < blocks; ++b) dst[size_t(m * blocks + b)] = a[size_t(m)].strip(b * blk.kc, st);
+        detail::winograd_weights_avx512(ws, rows, wt.row_ld, wt.red_n, wt.red_ld, &wt.taps[0][0], wt.phases, wt.fold,
+                                        dst.data(), blocks, blk.kc);
+        continue;
+      }
+      const int64_t xi_stride = rows * red, ph_stride = wt.fold ? wt.red_n : kPoints * xi_stride;
+      weights_generic(ws, rows, wt.row_ld, wt.red_n, wt.red_ld, &wt.taps[0][0], wt.phases, u.data(), ph_stride,
+                      xi_stride, red);
       for (int64_t m = 0; m < sets * kPoints; ++m)
         for (int64_t k0 = 0; k0 < red; k0 += blk.kc)
           implicit::pack_a_strip(uk, u.data() + m * xi_stride + k0, red, rows, a[size_t(m)].block_len(k0),

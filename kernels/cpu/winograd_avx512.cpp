@@ -1,8 +1,9 @@
 // AVX-512 transforms of the Winograd F(2x2, 2x2) forward (conv_winograd.h), compiled with -mavx512f
 // (kernels/CMakeLists.txt) and called only where CPUID reports it. Same results, bit for bit, as the generic
 // loops in conv_winograd.cpp: the same additions in the same order, 16 lanes at a time.
-//   winograd_weights_avx512: U_xi = (G g G^T)[r][s] for a strip of A's rows, 16 reduction indices per step:
-//     their 16 x 16 taps loaded and transposed in registers.
+//   winograd_weights_avx512: U_xi = (G g G^T)[r][s] for a strip of A's rows, straight into the micro-kernel's
+//     packed strips: per reduction index the 16 taps of its (up to 12) rows loaded and transposed in
+//     registers, so each tap is a vector over the rows, and every U_xi a 12-float store.
 //   winograd_input_strip_avx512: V_xi [c'][32 lanes] = (B^T d B)[r][s] for one strip of 32 tiles: each lane's
 //     3x3 window gathered (the windows of neighbouring tiles lie 2 or 4 columns apart), masked to the image.
 //   winograd_output_strip_avx512: the strip's 2x2 output tiles scattered into y, masked to its edge.
@@ -18,37 +19,37 @@
 namespace cudagan::cpu::detail {
 
 // Declared in conv_winograd.cpp, which this file does not include (see microkernel_avx512.cpp for why).
-void winograd_weights_avx512(const float* w, int64_t rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
-                             const int8_t* taps, int phases, float* u, int64_t ph_stride, int64_t xi_stride,
-                             int64_t row_stride);
+void winograd_weights_avx512(const float* w, int rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
+                             const int8_t* taps, int phases, bool fold, float* const* dst, int64_t blocks,
+                             int64_t kc);
 void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int phases, const int32_t* shift,
                                  const uint32_t* ok, const int32_t* lane_off, float* v, int64_t xi_stride);
 void winograd_output_strip_avx512(const float* ybuf, int64_t ij_stride, int64_t k_stride, int64_t k_n, float* y,
                                   int64_t y_plane, const int32_t* shift, const uint32_t* ok, const int32_t* lane_off);
 
-void winograd_weights_avx512(const float* w, int64_t rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
-                             const int8_t* taps, int phases, float* u, int64_t ph_stride, int64_t xi_stride,
-                             int64_t row_stride) {
+void winograd_weights_avx512(const float* w, int rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
+                             const int8_t* taps, int phases, bool fold, float* const* dst, int64_t blocks,
+                             int64_t kc) {
+  constexpr int kMr = 12;  // the 12x32 micro-kernel's A strips
   const __m512 zero = _mm512_setzero_ps();
-  for (int64_t row = 0; row < rows; ++row)
-    for (int64_t q0 = 0; q0 < red_n; q0 += 16) {
-      const int64_t n = red_n - q0 < 16 ? red_n - q0 : 16;
-      const __mmask16 live = __mmask16((1u << n) - 1u);
-      const float* wq = w + row * row_ld + q0 * red_ld;
-      __m512 tap[16];  // one reduction index's 16 taps per register, then transposed: one tap of 16 indices
-      for (int i = 0; i < 16; ++i) tap[i] = i < n ? _mm512_loadu_ps(wq + i * red_ld) : zero;
-      transpose16_regs(tap);
-      for (int ph = 0; ph < phases; ++ph) {
-        const int8_t* tp = taps + ph * 4;
-        const __m512 g00 = tap[tp[0]], g01 = tap[tp[1]], g10 = tap[tp[2]], g11 = tap[tp[3]];
-        const __m512 t[3][2] = {{g00, g01}, {_mm512_add_ps(g00, g10), _mm512_add_ps(g01, g11)}, {g10, g11}};
-        float* out = u + ph * ph_stride + row * row_stride + q0;
-        for (int r = 0; r < 3; ++r) {
-          const __m512 o[3] = {t[r][0], _mm512_add_ps(t[r][0], t[r][1]), t[r][1]};
-          for (int s = 0; s < 3; ++s) _mm512_mask_storeu_ps(out + (r * 3 + s) * xi_stride, live, o[s]);
+  for (int64_t q = 0; q < red_n; ++q) {
+    __m512 tap[16];  // one row's 16 taps per register, then transposed: one tap of the 16 rows (12 used)
+    for (int i = 0; i < 16; ++i) tap[i] = i < rows ? _mm512_loadu_ps(w + i * row_ld + q * red_ld) : zero;
+    transpose16_regs(tap);
+    for (int ph = 0; ph < phases; ++ph) {
+      const int8_t* tp = taps + ph * 4;
+      const __m512 g00 = tap[tp[0]], g01 = tap[tp[1]], g10 = tap[tp[2]], g11 = tap[tp[3]];
+      const __m512 t[3][2] = {{g00, g01}, {_mm512_add_ps(g00, g10), _mm512_add_ps(g01, g11)}, {g10, g11}};
+      const int64_t col = (fold ? ph * red_n : 0) + q, block = col / kc, at = (col % kc) * kMr;
+      for (int r = 0; r < 3; ++r) {
+        const __m512 o[3] = {t[r][0], _mm512_add_ps(t[r][0], t[r][1]), t[r][1]};
+        for (int s = 0; s < 3; ++s) {
+          const int64_t m = fold ? r * 3 + s : ph * 9 + r * 3 + s;
+          _mm512_mask_storeu_ps(dst[m * blocks + block] + at, __mmask16(0x0FFF), o[s]);
         }
       }
     }
+  }
 }
 
 void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int phases, const int32_t* shift,
