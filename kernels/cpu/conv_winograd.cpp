@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cpu/conv_implicit_planes.h"
+#include "cpu/conv_winograd_parts.h"
 #include "cpu/packed_gemm.h"
 #include "cudagan/core/error.h"
 
@@ -33,12 +34,12 @@ void winograd_merge_avx512(const float* const* src, int ways, int64_t n, int64_t
 
 namespace {
 
-constexpr int kPoints = 9;            // transform points xi = (r, s), r, s in {0, 1, 2}
+using winograd::kPoints;
+using winograd::reaches;
+using winograd::Tiling;
+
 constexpr int64_t kGroupTiles = 128;  // tiles per thread's group: V, M and Y of a group stay in L2 or L3
 constexpr int kMaxLanes = 32;         // the widest micro-kernel's nr
-
-// Which of the tile's output rows (columns) transform point r (s) reaches: A^T = [1 1 0; 0 1 1].
-bool reaches(int point, int out) { return point == 1 || point == 2 * out; }
 
 // What one product's strips share: the input (phases x channels planes, `in_plane` floats apart; window
 // point (r, q) of phase ph at in_shift[ph][r * 3 + q] from a lane's origin) and the output (channels
@@ -59,11 +60,6 @@ struct Strip {
   uint32_t in_ok[4][kPoints], out_ok[4];
 };
 
-// The tiles of one image's plane: ty x tx tiles of 2x2 outputs, on a `rows` x `cols` output plane.
-struct Tiling {
-  int64_t rows, cols, ty, tx, per_image;
-  Tiling(int64_t r, int64_t c) : rows(r), cols(c), ty((r + 1) / 2), tx((c + 1) / 2), per_image(ty * tx) {}
-};
 
 // The nine U_xi of every phase packed for the micro-kernel: a[ph * 9 + xi]. GEMM row `row` and reduction
 // index q read their 16 taps at w + row * row_ld + q * red_ld; taps[ph][u * 2 + v] names the tap of g[u][v].

@@ -39,4 +39,10 @@ void conv2d_forward_winograd(const ConvGeometry& g, const float* x, const float*
 // dx [N, C, H, W] = the adjoint of the forward applied to dy [N, K, OH, OW] (the transposed convolution).
 void conv2d_backward_data_winograd(const ConvGeometry& g, const float* dy, const float* w, float* dx, Isa isa);
 
+// Backward weight (conv_winograd_backward_weight.cpp) also needs a multiple of 16 input channels.
+bool winograd_backward_weight_supported(const ConvGeometry& g);
+
+// dw [K, C, 4, 4] = the weight gradient of the forward for x and dy (overwritten).
+void conv2d_backward_weight_winograd(const ConvGeometry& g, const float* x, const float* dy, float* dw, Isa isa);
+
 }  // namespace cudagan::cpu

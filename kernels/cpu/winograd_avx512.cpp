@@ -7,6 +7,11 @@
 //   winograd_input_strip_avx512: V_xi [c'][32 lanes] = (B^T d B)[r][s] for one strip of 32 tiles: each lane's
 //     3x3 window gathered (the windows of neighbouring tiles lie 2 or 4 columns apart), masked to the image.
 //   winograd_output_strip_avx512: the strip's 2x2 output tiles scattered into y, masked to its edge.
+//   winograd_tile_input_avx512, winograd_tile_grad_avx512, winograd_grad_output_avx512: backward weight's
+//     transforms (conv_winograd_backward_weight.cpp), one tile at a time with channels along the lanes: V for
+//     16 channels per gather (their planes apart), dM for a 12-row A strip, and dw from dU, 16 channels'
+//     taps transposed in registers. (Transposing each image channels-last first, for plain loads, was
+//     slower: the transposes cost more than the gathers.)
 //   winograd_merge_avx512: out[ways * t + s] = src[s][t] for the n positions t of 2 or 4 sources, the merged
 //     stream cut into segments of seg_len floats (output rows) stored where they belong: backward data's dx
 //     rows from four phases' Y_ij, 16-float stores instead of scatters. (Merging the forward's y rows from
@@ -33,6 +38,11 @@ void winograd_output_strip_avx512(const float* ybuf, int64_t ij_stride, int64_t 
                                   int64_t y_plane, const int32_t* shift, const uint32_t* ok, const int32_t* lane_off);
 void winograd_merge_avx512(const float* const* src, int ways, int64_t n, int64_t seg_len, int64_t segs_per_img,
                            int64_t img_stride, int64_t seg_stride, float* dst);
+void winograd_tile_input_avx512(const float* x, int64_t plane, int64_t c_n, const int32_t* pos, int64_t col0,
+                                int64_t cols, float* b, int64_t xi_stride, int64_t strip_stride);
+void winograd_tile_grad_avx512(const float* dy, int64_t plane, int64_t k_n, const int32_t* pos, float* a,
+                               int64_t xi_stride, int64_t strip_stride);
+void winograd_grad_output_avx512(const float* du, int64_t k_n, int64_t c_n, float* dw_row);
 
 namespace {
 // p + delta floats as an address, for a masked store whose base lies before the lanes it writes (only the
@@ -159,6 +169,80 @@ void winograd_merge_avx512(const float* const* src, int ways, int64_t n, int64_t
                               z[q]);
       }
     }
+  }
+}
+
+// Lane l's offset l * plane: 16 channels' planes apart.
+__m512i plane_lanes(int64_t plane) {
+  return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                            _mm512_set1_epi32(int32_t(plane)));
+}
+
+void winograd_tile_input_avx512(const float* x, int64_t plane, int64_t c_n, const int32_t* pos, int64_t col0,
+                                int64_t cols, float* b, int64_t xi_stride, int64_t strip_stride) {
+  const __m512i idx = plane_lanes(plane);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t q0 = 0; q0 < cols; q0 += 16) {  // 16 channels of one tap phase (C is a multiple of 16)
+    const int64_t col = col0 + q0, ab = col / c_n, c = col % c_n;
+    const int32_t* at = pos + ab * 9;
+    __m512 d[3][3];
+    for (int e = 0; e < 9; ++e)
+      d[e / 3][e % 3] = at[e] >= 0 ? _mm512_i32gather_ps(idx, x + c * plane + at[e], 4) : zero;
+    __m512 t[3][3];  // B^T d
+    for (int q = 0; q < 3; ++q) {
+      t[0][q] = _mm512_sub_ps(d[0][q], d[1][q]);
+      t[1][q] = d[1][q];
+      t[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
+    }
+    float* out = b + (q0 / 32) * strip_stride + q0 % 32;
+    for (int r = 0; r < 3; ++r) {  // (B^T d) B
+      _mm512_store_ps(out + (r * 3 + 0) * xi_stride, _mm512_sub_ps(t[r][0], t[r][1]));
+      _mm512_store_ps(out + (r * 3 + 1) * xi_stride, t[r][1]);
+      _mm512_store_ps(out + (r * 3 + 2) * xi_stride, _mm512_sub_ps(t[r][2], t[r][1]));
+    }
+  }
+}
+
+void winograd_tile_grad_avx512(const float* dy, int64_t plane, int64_t k_n, const int32_t* pos, float* a,
+                               int64_t xi_stride, int64_t strip_stride) {
+  const __m512i idx = plane_lanes(plane);
+  const __m512 zero = _mm512_setzero_ps();
+  const __mmask16 strip = 0x0FFF;  // the 12x32 kernel's A strips
+  for (int64_t k0 = 0; k0 < k_n; k0 += 12) {
+    const __mmask16 live = lanes(0, k_n - k0 < 12 ? k_n - k0 : 12);
+    __m512 y[2][2];
+    for (int ij = 0; ij < 4; ++ij)
+      y[ij / 2][ij % 2] = pos[ij] >= 0 ? _mm512_mask_i32gather_ps(zero, live, idx, dy + k0 * plane + pos[ij], 4) : zero;
+    __m512 t[2][3];  // dY A^T along columns
+    for (int i = 0; i < 2; ++i) {
+      t[i][0] = y[i][0];
+      t[i][1] = _mm512_add_ps(y[i][0], y[i][1]);
+      t[i][2] = y[i][1];
+    }
+    float* out = a + (k0 / 12) * strip_stride;
+    for (int s = 0; s < 3; ++s) {  // then rows
+      _mm512_mask_storeu_ps(out + (0 * 3 + s) * xi_stride, strip, t[0][s]);
+      _mm512_mask_storeu_ps(out + (1 * 3 + s) * xi_stride, strip, _mm512_add_ps(t[0][s], t[1][s]));
+      _mm512_mask_storeu_ps(out + (2 * 3 + s) * xi_stride, strip, t[1][s]);
+    }
+  }
+}
+
+void winograd_grad_output_avx512(const float* du, int64_t k_n, int64_t c_n, float* dw_row) {
+  const int64_t r_n = 4 * c_n;
+  for (int64_t c0 = 0; c0 < c_n; c0 += 16) {  // C is a multiple of 16
+    __m512 tap[16];
+    for (int ab = 0; ab < 4; ++ab) {
+      __m512 u[3][3];
+      for (int xi = 0; xi < 9; ++xi) u[xi / 3][xi % 3] = _mm512_loadu_ps(du + xi * k_n * r_n + ab * c_n + c0);
+      for (int uu = 0; uu < 2; ++uu)
+        for (int vv = 0; vv < 2; ++vv) {
+          const __m512 e0 = _mm512_add_ps(u[uu][vv], u[uu + 1][vv]), e1 = _mm512_add_ps(u[uu][vv + 1], u[uu + 1][vv + 1]);
+          tap[(2 * uu + ab / 2) * 4 + 2 * vv + ab % 2] = _mm512_add_ps(e0, e1);
+        }
+    }
+    transpose16_regs(tap);  // tap[l]: channel c0 + l's 16 taps
+    for (int l = 0; l < 16; ++l) _mm512_storeu_ps(dw_row + (c0 + l) * 16, tap[l]);
   }
 }
 

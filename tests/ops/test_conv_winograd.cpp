@@ -1,6 +1,6 @@
 // The Winograd F(2x2, 2x2) convolution (kernels/cpu/conv_winograd.h) on every instruction set this CPU has,
-// the portable path always included, against the direct-loop reference: forward and backward data of
-// stride-2 4x4 kernels with paddings 0 to 3, odd and non-square sizes (partial 2x2 tiles, phases of unequal
+// the portable path always included, against the direct-loop reference: forward, backward data and backward
+// weight of stride-2 4x4 kernels with paddings 0 to 3, odd and non-square sizes (partial 2x2 tiles, phases of unequal
 // size), batch 1 and more, reductions over two packed blocks, GEMM rows and strips not a multiple of the
 // micro-kernel's tile, images with more tiles than a group. Outputs start as NaN: every element must be
 // written.
@@ -42,6 +42,14 @@ std::vector<ConvGeometry> cases() {
       conv_geometry(2, 8, 64, 64, 7, 4, 4, 2, 2, 1, 1),   // 256 tiles per image: more than a group
       conv_geometry(3, 130, 8, 8, 520, 4, 4, 2, 2, 1, 1), // reductions 4C = 520 and K = 520: two blocks each
       conv_geometry(37, 12, 8, 8, 14, 4, 4, 2, 2, 1, 1),  // groups of unequal size, a short last one
+      // backward weight (16k channels): odd sizes and paddings 0-3; K not a tile multiple; several slices
+      // of the batch (2048+ tiles) and column blocks; a partial last chunk of tiles
+      conv_geometry(2, 16, 9, 11, 5, 4, 4, 2, 2, 0, 0),
+      conv_geometry(3, 32, 7, 10, 13, 4, 4, 2, 2, 3, 3),
+      conv_geometry(2, 16, 10, 7, 7, 4, 4, 2, 2, 2, 1),
+      conv_geometry(5, 48, 64, 64, 20, 4, 4, 2, 2, 1, 1),
+      conv_geometry(4, 16, 128, 128, 8, 4, 4, 2, 2, 1, 1),  // 4096 tiles: two slices
+      conv_geometry(3, 64, 12, 12, 30, 4, 4, 2, 2, 1, 1),
   };
 }
 
@@ -73,28 +81,38 @@ TEST_CASE("Winograd convolution matches the reference on every instruction set",
   cpu::conv2d_backward_data_winograd(g, dy.data(), w.data(), dx.data(), isa);
   ref::conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data());
   require_close(dx, dx_ref, atol_for(int64_t(g.out_channels) * 16), 1e-4, "backward data dx");
+
+  if (!cpu::winograd_backward_weight_supported(g)) return;  // C not a multiple of 16
+  auto dw = nans(g.weight_elems());
+  std::vector<float> dw_ref(dw.size());
+  cpu::conv2d_backward_weight_winograd(g, x.data(), dy.data(), dw.data(), isa);
+  ref::conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data());
+  require_close(dw, dw_ref, atol_for(g.batch * g.out_pixels()), 1e-4, "backward weight dw");
 }
 
 TEST_CASE("Winograd convolution gives the same bits on 1 thread and on several", "[conv][winograd]") {
-  const ConvGeometry g = conv_geometry(6, 24, 16, 16, 40, 4, 4, 2, 2, 1, 1);
+  const ConvGeometry g = conv_geometry(6, 32, 16, 16, 40, 4, 4, 2, 2, 1, 1);
   const cpu::Isa isa = cpu::best_isa();
   const auto x = random_vector<float>(g.input_elems(), 21), w = random_vector<float>(g.weight_elems(), 22);
   const auto dy = random_vector<float>(g.output_elems(), 23);
   const auto run = [&](int threads) {
     const int before = omp_get_max_threads();
     omp_set_num_threads(threads);
-    std::vector<float> y(size_t(g.output_elems())), dx(size_t(g.input_elems()));
+    std::vector<float> y(size_t(g.output_elems())), dx(size_t(g.input_elems())), dw(size_t(g.weight_elems()));
     cpu::conv2d_forward_winograd(g, x.data(), w.data(), y.data(), isa);
     cpu::conv2d_backward_data_winograd(g, dy.data(), w.data(), dx.data(), isa);
+    cpu::conv2d_backward_weight_winograd(g, x.data(), dy.data(), dw.data(), isa);
     omp_set_num_threads(before);
     y.insert(y.end(), dx.begin(), dx.end());
+    y.insert(y.end(), dw.begin(), dw.end());
     return y;
   };
-  // 1, 2 and 4 threads group the batch differently (6, 6 and 4 groups of whole images); 8 leaves threads idle.
+  // 1, 2 and 4 threads group the batch differently (6, 6 and 4 groups of whole images; backward weight's
+  // columns in 2, 2 and 4 blocks); 8 leaves threads idle.
   const auto one = run(1);
-  require_equal(one, run(2), "y and dx on 2 threads");
-  require_equal(one, run(4), "y and dx on 4 threads");
-  require_equal(one, run(8), "y and dx on 8 threads");
+  require_equal(one, run(2), "y, dx and dw on 2 threads");
+  require_equal(one, run(4), "y, dx and dw on 4 threads");
+  require_equal(one, run(8), "y, dx and dw on 8 threads");
 }
 
 TEST_CASE("Winograd convolution takes the stride-2 4x4 kernels only", "[conv][winograd]") {
@@ -107,4 +125,9 @@ TEST_CASE("Winograd convolution takes the stride-2 4x4 kernels only", "[conv][wi
                   cudagan::InvalidArgument);
   CHECK_THROWS_AS(cpu::conv2d_backward_data_winograd(g, y.data(), w.data(), x.data(), cpu::Isa::generic),
                   cudagan::InvalidArgument);
+  CHECK_THROWS_AS(cpu::conv2d_backward_weight_winograd(g, x.data(), y.data(), w.data(), cpu::Isa::generic),
+                  cudagan::InvalidArgument);
+  const ConvGeometry c12 = conv_geometry(1, 12, 8, 8, 1, 4, 4, 2, 2, 1, 1);  // backward weight: 16k channels only
+  CHECK(cpu::winograd_supported(c12));
+  CHECK_FALSE(cpu::winograd_backward_weight_supported(c12));
 }
