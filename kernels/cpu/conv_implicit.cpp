@@ -106,7 +106,11 @@ void conv2d_backward_weight_implicit(const ConvGeometry& g, const float* x, cons
 
   // The reduction over the batch's pixels runs in fixed slices (a multiple of kc, A's packed slice about
   // 4 MiB at most), each into its own partial dw, added in slice order at the end.
-  const int64_t slice = std::max<int64_t>(blk.kc, (int64_t(1) << 20) / std::max<int64_t>(k_n, 1) / blk.kc * blk.kc);
+  // dw with at most 64 columns (1 or 3 input channels: DCGAN's image layers) has one column block, so the
+  // slices are the only parallelism: at least 8 of them where the batch has the pixels (on DCGAN-32's 1-channel
+  // layers one slice had held the pass to one thread, at 12 % of the ceiling). Both by the geometry alone.
+  int64_t slice = std::max<int64_t>(blk.kc, (int64_t(1) << 20) / std::max<int64_t>(k_n, 1) / blk.kc * blk.kc);
+  if (ckk <= 64) slice = std::min(slice, std::max(blk.kc, ceil_div(ceil_div(pixels, 8), blk.kc) * blk.kc));
   const int64_t slices = std::max<int64_t>(1, (pixels + slice - 1) / slice);
   // Tasks (slice, block of dw's columns) shared evenly by the threads (see balanced()).
   const GemmBlocking cblk = slices % omp_get_max_threads() == 0 ? blk : balanced(blk, uk.nr, ckk);

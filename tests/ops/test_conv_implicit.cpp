@@ -91,8 +91,10 @@ TEST_CASE("implicit-GEMM convolution matches the reference on every instruction 
 TEST_CASE("implicit-GEMM convolution gives the same bits on 1 thread and on several", "[conv][implicit]") {
   // At least 12 input channels, so backward data runs a GEMM per phase, not the stacked one; the second
   // geometry's, over the whole batch, goes in two chunks of images.
+  // The third, with 16 dw columns, runs backward weight in 4 slices of the batch.
   const ConvGeometry g = GENERATE(conv_geometry(4, 16, 32, 32, 24, 4, 4, 2, 2, 1, 1),
-                                  conv_geometry(3, 32, 128, 96, 2, 4, 4, 2, 2, 1, 1));
+                                  conv_geometry(3, 32, 128, 96, 2, 4, 4, 2, 2, 1, 1),
+                                  conv_geometry(8, 1, 32, 32, 64, 4, 4, 2, 2, 1, 1));
   INFO(describe(g));
   const cpu::Isa isa = cpu::best_isa();
   const auto x = random_vector<float>(g.input_elems(), 11), w = random_vector<float>(g.weight_elems(), 12);
