@@ -157,6 +157,11 @@ void conv2d_backward_weight_winograd(const ConvGeometry& g, const float* x, cons
   const int64_t tasks = slices * blocks, a_strips = (k_n + mr - 1) / mr;
   AlignedFloats partial(slices * kPoints * k_n * r_n);  // uninitialised: each slice's first chunk stores
 
+  // Every image has its tiles' points at the same offsets: worked out once.
+  std::vector<TilePoints> points;
+  points.reserve(size_t(tl.per_image));
+  for (int64_t t = 0; t < tl.per_image; ++t) points.push_back(tile_points(g, t / tl.tx, t % tl.tx));
+
   const bool parallel = 2.0 * kPoints * double(k_n) * double(r_n) * double(tiles) >= double(implicit::kParallelFlops);
 #pragma omp parallel if (parallel && tasks > 1)
   {
@@ -171,8 +176,8 @@ void conv2d_backward_weight_winograd(const ConvGeometry& g, const float* x, cons
       for (int64_t c0 = t_lo; c0 < t_hi; c0 += kChunk) {
         const int64_t len = std::min(kChunk, t_hi - c0);
         for (int64_t p = 0; p < len; ++p) {
-          const int64_t t = c0 + p, n = t / tl.per_image, ty = t % tl.per_image / tl.tx, tx = t % tl.tx;
-          const TilePoints tp = tile_points(g, ty, tx);
+          const int64_t t = c0 + p, n = t / tl.per_image;
+          const TilePoints& tp = points[size_t(t % tl.per_image)];
           if (avx512) {
             detail::winograd_tile_input_avx512(x + n * in_img, g.in_pixels(), c_n, &tp.in[0][0], col0, cols,
                                                b_panel.data() + p * nr, b_xi, kChunk * nr);
