@@ -1,5 +1,6 @@
-// 2-D convolution on the CPU. In float most DCGAN passes run as implicit GEMMs with our own micro-kernels
-// (conv_implicit.h; which ones: implicit_forward and its siblings below); the others, and all of double,
+// 2-D convolution on the CPU. In float most DCGAN passes run on our own micro-kernels, as Winograd F(2x2, 2x2)
+// products (conv_winograd.h) or implicit GEMMs (conv_implicit.h; which ones: winograd_forward, implicit_forward
+// and their siblings below); the others, and all of double,
 // run as im2col + one BLAS GEMM per chunk of images, the batch folded into the GEMM's N dimension (Caffe's
 // scheme without its one-GEMM-per-image loop), described here.
 //
@@ -155,20 +156,22 @@ bool implicit_backward_weight(const ConvGeometry& g) {
   return avx512() || (g.in_channels >= 16 && g.out_pixels() >= 64);
 }
 // Winograd F(2x2, 2x2) (conv_winograd.h) on the stride-2 4x4 layers with 16+ channels on both sides, where
-// there are tiles enough to pay for transforming the weights (9/4 of them, every call): measured on DCGAN-64's
-// D.conv2-4 at batch 8-128 against the implicit GEMM, both alternating in one process, AVX-512, 2 threads
-// (bench/RESULTS.md, "Winograd"). Forward 1.2-1.5x from 512 2x2 output tiles (0.86x on D.conv4 at 128),
-// backward data 1.1-1.25x from 1024 tiles per phase (0.8-1.0x at 128-256); AVX2 and the portable kernel
-// are not used, their transforms being scalar.
-int64_t output_tiles(const ConvGeometry& g) { return int64_t(g.batch) * ((g.out_h() + 1) / 2) * ((g.out_w() + 1) / 2); }
+// there are tiles enough to pay for transforming the weights (9/4 of them, every call). Measured with AVX-512 on
+// 2 threads against the implicit GEMM, both alternating in one process (bench/RESULTS.md, "Winograd"): on
+// DCGAN-64's D.conv2-4 at batch 64 (4096, 1024 and 256 tiles) the forward 1.3-1.45x, backward data 1.2-1.35x,
+// backward weight 1.25-1.3x on D.conv2-3; on DCGAN-32's layers 1.3-1.4x, but its 8x8 backward data (256 tiles
+// per phase) 1.0x. Below 256 tiles it loses: the forward 0.86x on 32 tiles, backward data 0.77x on 128.
+// Backward weight also needs its nine dU_xi [K, 4C] to stay near the cache (at most 2^21 floats): D.conv4's
+// 4.7M gained only 1.04-1.09x. AVX2 and the portable kernel are not used, their transforms being scalar.
+int64_t output_tiles(const ConvGeometry& g) {
+  return int64_t(g.batch) * ((g.out_h() + 1) / 2) * ((g.out_w() + 1) / 2);
+}
 int64_t input_tiles(const ConvGeometry& g) { return int64_t(g.batch) * ((g.in_h + 3) / 4) * ((g.in_w + 3) / 4); }
 bool winograd(const ConvGeometry& g) {
   return avx512() && winograd_supported(g) && g.in_channels >= 16 && g.out_channels >= 16;
 }
 bool winograd_forward(const ConvGeometry& g) { return winograd(g) && output_tiles(g) >= 256; }
 bool winograd_backward_data(const ConvGeometry& g) { return winograd(g) && input_tiles(g) >= 256; }
-// Backward weight keeps its nine dU_xi [K, 4C] partials resident: up to 2^21 floats (DCGAN-64's D.conv2-3,
-// 1.2-1.3x; D.conv4's 4.7M floats gained 1.04-1.09x and stays implicit).
 bool winograd_backward_weight(const ConvGeometry& g) {
   return winograd(g) && winograd_backward_weight_supported(g) && output_tiles(g) >= 256 &&
          9 * int64_t(g.out_channels) * 4 * g.in_channels <= (int64_t(1) << 21);

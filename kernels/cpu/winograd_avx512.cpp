@@ -165,8 +165,8 @@ void winograd_merge_avx512(const float* const* src, int ways, int64_t n, int64_t
       const int64_t end = std::min(total, o + 16);
       for (int64_t sg = o / seg_len; sg * seg_len < end; ++sg) {  // the segments (output row runs) z[q] reaches
         float* at = dst + (sg / segs_per_img) * img_stride + (sg % segs_per_img) * seg_stride;
-        _mm512_mask_storeu_ps(shifted(at, o - sg * seg_len), lanes(sg * seg_len - o, std::min(end, (sg + 1) * seg_len) - o),
-                              z[q]);
+        const __mmask16 part = lanes(sg * seg_len - o, std::min(end, (sg + 1) * seg_len) - o);
+        _mm512_mask_storeu_ps(shifted(at, o - sg * seg_len), part, z[q]);
       }
     }
   }
@@ -237,7 +237,8 @@ void winograd_grad_output_avx512(const float* du, int64_t k_n, int64_t c_n, floa
       for (int xi = 0; xi < 9; ++xi) u[xi / 3][xi % 3] = _mm512_loadu_ps(du + xi * k_n * r_n + ab * c_n + c0);
       for (int uu = 0; uu < 2; ++uu)
         for (int vv = 0; vv < 2; ++vv) {
-          const __m512 e0 = _mm512_add_ps(u[uu][vv], u[uu + 1][vv]), e1 = _mm512_add_ps(u[uu][vv + 1], u[uu + 1][vv + 1]);
+          const __m512 e0 = _mm512_add_ps(u[uu][vv], u[uu + 1][vv]);
+          const __m512 e1 = _mm512_add_ps(u[uu][vv + 1], u[uu + 1][vv + 1]);
           tap[(2 * uu + ab / 2) * 4 + 2 * vv + ab % 2] = _mm512_add_ps(e0, e1);
         }
     }
