@@ -15,22 +15,10 @@
 #include "cpu/conv_implicit_planes.h"
 #include "cpu/conv_winograd_parts.h"
 #include "cpu/packed_gemm.h"
+#include "cpu/winograd_avx512.h"
 #include "cudagan/core/error.h"
 
 namespace cudagan::cpu {
-
-namespace detail {
-// winograd_avx512.cpp (32-lane strips)
-void winograd_weights_avx512(const float* w, int rows, int64_t row_ld, int64_t red_n, int64_t red_ld,
-                             const int8_t* taps, int phases, bool fold, float* const* dst, int64_t blocks,
-                             int64_t kc);
-void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int phases, const int32_t* shift,
-                                 const uint32_t* ok, const int32_t* lane_off, float* v, int64_t xi_stride);
-void winograd_output_strip_avx512(const float* ybuf, int64_t ij_stride, int64_t k_stride, int64_t k_n, float* y,
-                                  int64_t y_plane, const int32_t* shift, const uint32_t* ok, const int32_t* lane_off);
-void winograd_merge_avx512(const float* const* src, int ways, int64_t n, int64_t seg_len, int64_t segs_per_img,
-                           int64_t img_stride, int64_t seg_stride, float* dst);
-}  // namespace detail
 
 namespace {
 

@@ -21,18 +21,10 @@
 #include "cpu/conv_winograd.h"
 #include "cpu/conv_winograd_parts.h"
 #include "cpu/packed_gemm.h"
+#include "cpu/winograd_avx512.h"
 #include "cudagan/core/error.h"
 
 namespace cudagan::cpu {
-
-namespace detail {
-// winograd_avx512.cpp
-void winograd_tile_input_avx512(const float* x, int64_t plane, int64_t c_n, const int32_t* pos, int64_t col0,
-                                int64_t cols, float* b, int64_t xi_stride, int64_t strip_stride);
-void winograd_tile_grad_avx512(const float* dy, int64_t plane, int64_t k_n, const int32_t* pos, float* a,
-                               int64_t xi_stride, int64_t strip_stride);
-void winograd_grad_output_avx512(const float* du, int64_t k_n, int64_t c_n, float* dw_row);
-}  // namespace detail
 
 namespace {
 

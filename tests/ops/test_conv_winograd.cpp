@@ -17,12 +17,14 @@
 #include "cudagan/core/error.h"
 #include "reference/conv.h"
 #include "support/compare.h"
+#include "support/omp_threads.h"
 
 namespace {
 
 using cudagan::ConvGeometry;
 using cudagan::conv_geometry;
 using cudagan::describe;
+using cudagan::test::OmpThreads;
 using cudagan::test::random_vector;
 using cudagan::test::require_close;
 using cudagan::test::require_equal;
@@ -96,13 +98,11 @@ TEST_CASE("Winograd convolution gives the same bits on 1 thread and on several",
   const auto x = random_vector<float>(g.input_elems(), 21), w = random_vector<float>(g.weight_elems(), 22);
   const auto dy = random_vector<float>(g.output_elems(), 23);
   const auto run = [&](int threads) {
-    const int before = omp_get_max_threads();
-    omp_set_num_threads(threads);
+    const OmpThreads team(threads);
     std::vector<float> y(size_t(g.output_elems())), dx(size_t(g.input_elems())), dw(size_t(g.weight_elems()));
     cpu::conv2d_forward_winograd(g, x.data(), w.data(), y.data(), isa);
     cpu::conv2d_backward_data_winograd(g, dy.data(), w.data(), dx.data(), isa);
     cpu::conv2d_backward_weight_winograd(g, x.data(), dy.data(), dw.data(), isa);
-    omp_set_num_threads(before);
     y.insert(y.end(), dx.begin(), dx.end());
     y.insert(y.end(), dw.begin(), dw.end());
     return y;
