@@ -125,17 +125,7 @@ void input_strip_generic(const Product& p, const float* x, const Strip& s, int n
         for (int e = 0; e < kPoints; ++e)
           d[e / 3][e % 3] = j < s.nv && (s.in_ok[ph][e] >> j & 1u)
                                 ? x[s.in_off[j] + c * p.in_plane + p.in_shift[ph][e]] : 0.0f;
-        float t[3][3];  // B^T d
-        for (int q = 0; q < 3; ++q) {
-          t[0][q] = d[0][q] - d[1][q];
-          t[1][q] = d[1][q];
-          t[2][q] = d[2][q] - d[1][q];
-        }
-        for (int r = 0; r < 3; ++r) {  // (B^T d) B
-          out[(r * 3 + 0) * xi_stride + j] = t[r][0] - t[r][1];
-          out[(r * 3 + 1) * xi_stride + j] = t[r][1];
-          out[(r * 3 + 2) * xi_stride + j] = t[r][2] - t[r][1];
-        }
+        winograd::input_transform(d, out + j, xi_stride);
       }
     }
 }

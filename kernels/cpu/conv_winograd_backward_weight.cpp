@@ -68,18 +68,7 @@ void tile_input_generic(const float* x, int64_t plane, int64_t c_n, const int32_
       const int32_t at = pos[ab * kPoints + e];
       d[e / 3][e % 3] = at >= 0 ? x[c * plane + at] : 0.0f;
     }
-    float t[3][3];
-    for (int s = 0; s < 3; ++s) {
-      t[0][s] = d[0][s] - d[1][s];
-      t[1][s] = d[1][s];
-      t[2][s] = d[2][s] - d[1][s];
-    }
-    float* out = b + (q / 32) * strip_stride + q % 32;
-    for (int r = 0; r < 3; ++r) {
-      out[(r * 3 + 0) * xi_stride] = t[r][0] - t[r][1];
-      out[(r * 3 + 1) * xi_stride] = t[r][1];
-      out[(r * 3 + 2) * xi_stride] = t[r][2] - t[r][1];
-    }
+    winograd::input_transform(d, b + (q / 32) * strip_stride + q % 32, xi_stride);
   }
 }
 

@@ -36,6 +36,22 @@ float* shifted(float* p, int64_t delta) {
   return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(p) + uintptr_t(delta * int64_t(sizeof(float))));
 }
 
+// (B^T d B)[r][s] of 16 windows at out + (r * 3 + s) * stride (64-byte aligned), B^T = [1 -1 0; 0 1 0; 0 -1 1]:
+// the same additions as conv_winograd_parts.h's input_transform.
+void store_input_transform(const __m512 d[3][3], float* out, int64_t stride) {
+  __m512 t[3][3];  // B^T d
+  for (int q = 0; q < 3; ++q) {
+    t[0][q] = _mm512_sub_ps(d[0][q], d[1][q]);
+    t[1][q] = d[1][q];
+    t[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
+  }
+  for (int r = 0; r < 3; ++r) {  // (B^T d) B
+    _mm512_store_ps(out + (r * 3 + 0) * stride, _mm512_sub_ps(t[r][0], t[r][1]));
+    _mm512_store_ps(out + (r * 3 + 1) * stride, t[r][1]);
+    _mm512_store_ps(out + (r * 3 + 2) * stride, _mm512_sub_ps(t[r][2], t[r][1]));
+  }
+}
+
 __mmask16 lanes(int64_t lo, int64_t hi) {  // lanes [lo, hi) of 16, clamped
   lo = lo < 0 ? 0 : lo;
   hi = hi > 16 ? 16 : hi;
@@ -84,18 +100,7 @@ void winograd_input_strip_avx512(const float* x, int64_t c_n, int64_t plane, int
         const float* xc = x + c * plane;
         __m512 d[3][3];
         for (int e = 0; e < 9; ++e) d[e / 3][e % 3] = _mm512_mask_i32gather_ps(zero, m[e], at[e], xc, 4);
-        __m512 t[3][3];  // B^T d
-        for (int q = 0; q < 3; ++q) {
-          t[0][q] = _mm512_sub_ps(d[0][q], d[1][q]);
-          t[1][q] = d[1][q];
-          t[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
-        }
-        float* out = v + (ph * c_n + c) * 32 + 16 * h;
-        for (int r = 0; r < 3; ++r) {  // (B^T d) B
-          _mm512_store_ps(out + (r * 3 + 0) * xi_stride, _mm512_sub_ps(t[r][0], t[r][1]));
-          _mm512_store_ps(out + (r * 3 + 1) * xi_stride, t[r][1]);
-          _mm512_store_ps(out + (r * 3 + 2) * xi_stride, _mm512_sub_ps(t[r][2], t[r][1]));
-        }
+        store_input_transform(d, v + (ph * c_n + c) * 32 + 16 * h, xi_stride);
       }
     }
   }
@@ -173,18 +178,7 @@ void winograd_tile_input_avx512(const float* x, int64_t plane, int64_t c_n, cons
     __m512 d[3][3];
     for (int e = 0; e < 9; ++e)
       d[e / 3][e % 3] = at[e] >= 0 ? _mm512_i32gather_ps(idx, x + c * plane + at[e], 4) : zero;
-    __m512 t[3][3];  // B^T d
-    for (int q = 0; q < 3; ++q) {
-      t[0][q] = _mm512_sub_ps(d[0][q], d[1][q]);
-      t[1][q] = d[1][q];
-      t[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
-    }
-    float* out = b + (q0 / 32) * strip_stride + q0 % 32;
-    for (int r = 0; r < 3; ++r) {  // (B^T d) B
-      _mm512_store_ps(out + (r * 3 + 0) * xi_stride, _mm512_sub_ps(t[r][0], t[r][1]));
-      _mm512_store_ps(out + (r * 3 + 1) * xi_stride, t[r][1]);
-      _mm512_store_ps(out + (r * 3 + 2) * xi_stride, _mm512_sub_ps(t[r][2], t[r][1]));
-    }
+    store_input_transform(d, b + (q0 / 32) * strip_stride + q0 % 32, xi_stride);
   }
 }
 
